@@ -1,0 +1,9 @@
+//! The example consumer Lambda: runs the orders demo handler over MSK
+//! batches. Replace `OrdersHandler` with your own `RecordHandler`.
+
+mod orders;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    msk_dlq::lambda::run_consumer(orders::OrdersHandler).await
+}

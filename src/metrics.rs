@@ -1,0 +1,187 @@
+//! CloudWatch Embedded Metric Format (EMF): metrics written as JSON lines to
+//! the function log, turned into metrics by CloudWatch with no API call on
+//! the hot path.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::MetricsConfig;
+use crate::outcome::{DlqKind, FailReason, Outcome};
+use crate::process::BatchReport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Count,
+    Milliseconds,
+}
+
+impl Unit {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unit::Count => "Count",
+            Unit::Milliseconds => "Milliseconds",
+        }
+    }
+}
+
+/// One EMF document: a set of dimensions and metric values.
+#[derive(Debug, Clone, Default)]
+pub struct MetricSet {
+    dimensions: Vec<(String, String)>,
+    metrics: Vec<(String, Unit, Vec<f64>)>,
+}
+
+impl MetricSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn dimension(mut self, name: &str, value: &str) -> Self {
+        self.dimensions.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    pub fn count(&mut self, name: &str, n: u64) -> &mut Self {
+        self.metrics
+            .push((name.to_owned(), Unit::Count, vec![n as f64]));
+        self
+    }
+
+    pub fn millis(&mut self, name: &str, values: Vec<f64>) -> &mut Self {
+        if !values.is_empty() {
+            self.metrics
+                .push((name.to_owned(), Unit::Milliseconds, values));
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.metrics.is_empty()
+    }
+
+    /// The EMF JSON line.
+    pub fn render(&self, namespace: &str, timestamp_ms: i64) -> String {
+        let mut root = Map::new();
+        let dims: Vec<&str> = self.dimensions.iter().map(|(n, _)| n.as_str()).collect();
+        let defs: Vec<Value> = self
+            .metrics
+            .iter()
+            .map(|(name, unit, _)| json!({"Name": name, "Unit": unit.as_str()}))
+            .collect();
+        root.insert(
+            "_aws".into(),
+            json!({
+                "Timestamp": timestamp_ms,
+                "CloudWatchMetrics": [{
+                    "Namespace": namespace,
+                    "Dimensions": [dims],
+                    "Metrics": defs,
+                }]
+            }),
+        );
+        for (name, value) in &self.dimensions {
+            root.insert(name.clone(), Value::String(value.clone()));
+        }
+        for (name, _, values) in &self.metrics {
+            let v = match values.as_slice() {
+                [one] => json!(one),
+                many => json!(many),
+            };
+            root.insert(name.clone(), v);
+        }
+        Value::Object(root).to_string()
+    }
+}
+
+/// Metric name of a dead-letter kind, e.g. `DeadLetteredRetriesExhausted`.
+pub fn dead_lettered_metric(kind: DlqKind) -> &'static str {
+    match kind {
+        DlqKind::Permanent => "DeadLetteredPermanent",
+        DlqKind::Malformed => "DeadLetteredMalformed",
+        DlqKind::RetriesExhausted => "DeadLetteredRetriesExhausted",
+        DlqKind::TooOld => "DeadLetteredTooOld",
+        DlqKind::Manual => "DeadLetteredManual",
+    }
+}
+
+#[derive(Default)]
+struct TopicCounts {
+    processed: u64,
+    dead_lettered: u64,
+    by_kind: BTreeMap<DlqKind, u64>,
+    failed: u64,
+    dlq_write_failures: u64,
+    retries: u64,
+}
+
+/// The EMF lines for one consumer invocation: one per topic (dimensions
+/// FunctionName, Topic) and one for the function (FunctionName).
+pub fn consumer_metrics(
+    report: &BatchReport,
+    cfg: &MetricsConfig,
+    timestamp_ms: i64,
+) -> Vec<String> {
+    let mut topics: BTreeMap<&str, TopicCounts> = BTreeMap::new();
+    for r in &report.records {
+        let t = topics
+            .entry(r.topic.as_deref().unwrap_or("unknown"))
+            .or_default();
+        t.retries += u64::from(r.attempts.saturating_sub(1));
+        match r.outcome {
+            Outcome::Processed => t.processed += 1,
+            Outcome::DeadLettered(kind) => {
+                t.dead_lettered += 1;
+                *t.by_kind.entry(kind).or_default() += 1;
+            }
+            Outcome::Failed(reason) => {
+                t.failed += 1;
+                if reason == FailReason::DlqWriteFailed {
+                    t.dlq_write_failures += 1;
+                }
+            }
+        }
+    }
+    let mut lines = Vec::with_capacity(topics.len() + 1);
+    for (topic, c) in &topics {
+        let mut set = MetricSet::new()
+            .dimension("FunctionName", &cfg.function_name)
+            .dimension("Topic", topic);
+        set.count("RecordsProcessed", c.processed)
+            .count("RecordsDeadLettered", c.dead_lettered)
+            .count("RecordsFailed", c.failed)
+            .count("DlqWriteFailures", c.dlq_write_failures)
+            .count("Retries", c.retries);
+        for kind in DlqKind::ALL {
+            set.count(
+                dead_lettered_metric(kind),
+                c.by_kind.get(&kind).copied().unwrap_or(0),
+            );
+        }
+        lines.push(set.render(&cfg.namespace, timestamp_ms));
+    }
+    let mut set = MetricSet::new().dimension("FunctionName", &cfg.function_name);
+    set.count("Records", report.records.len() as u64)
+        .count("DlqWrites", u64::from(report.dlq_writes))
+        .count("DlqWriteFailures", u64::from(report.dlq_write_failures))
+        .count("BreakerOpen", u64::from(report.breaker_opened))
+        .millis(
+            "DlqWriteLatency",
+            report
+                .dlq_latencies
+                .iter()
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .collect(),
+        );
+    lines.push(set.render(&cfg.namespace, timestamp_ms));
+    lines
+}
+
+/// Writes EMF lines to stdout, where Lambda forwards them to CloudWatch Logs.
+pub fn emit(lines: &[String]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{l}");
+    }
+}

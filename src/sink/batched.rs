@@ -1,0 +1,301 @@
+//! What SQS and SNS sinks share: one JSON envelope per letter, message
+//! attributes, FIFO ids, the size limit with an optional S3 claim check,
+//! batches of at most 10 entries and the sink's byte limit, sent
+//! concurrently, each entry confirmed or retried on its own.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::Instant;
+
+use crate::envelope::{DeadLetter, Envelope, ATTR_KIND, ATTR_TOPIC};
+use crate::sink::claim_check::ClaimCheck;
+use crate::sink::{Confirmation, SinkError, SinkResult};
+
+pub const MAX_BATCH_ENTRIES: usize = 10;
+
+/// One message on its way out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutMessage {
+    /// Unique within a batch call.
+    pub id: String,
+    pub body: String,
+    /// Message attributes (all of type String).
+    pub attributes: Vec<(&'static str, String)>,
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+}
+
+impl OutMessage {
+    /// Size as SQS and SNS count it: body plus attribute names, types and values.
+    pub fn size(&self) -> usize {
+        self.body.len()
+            + self
+                .attributes
+                .iter()
+                .map(|(n, v)| n.len() + "String".len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// What the service said about one entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryStatus {
+    Ok {
+        message_id: String,
+    },
+    Failed {
+        code: String,
+        message: String,
+        sender_fault: bool,
+    },
+}
+
+/// A batch API: SQS `SendMessageBatch` or SNS `PublishBatch`.
+pub trait BatchTransport: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn fifo(&self) -> bool;
+    /// Whole-call failure (network, auth, throttling) as `Err`.
+    fn send_batch(
+        &self,
+        batch: &[OutMessage],
+    ) -> impl Future<Output = Result<HashMap<String, EntryStatus>, String>> + Send;
+}
+
+pub struct BatchedSink<T> {
+    pub transport: T,
+    pub max_message_bytes: usize,
+    pub claim_check: Option<ClaimCheck>,
+    /// Further tries of an entry the service failed on its side.
+    pub retries: u32,
+}
+
+impl<T: BatchTransport> BatchedSink<T> {
+    pub fn message(&self, index: usize, envelope: &Envelope, letter: &DeadLetter) -> OutMessage {
+        let mut attributes = vec![(ATTR_KIND, letter.kind.as_str().to_owned())];
+        if let Some(t) = letter.topic() {
+            attributes.push((ATTR_TOPIC, t.to_owned()));
+        }
+        let fifo = self.transport.fifo();
+        OutMessage {
+            id: index.to_string(),
+            body: envelope.to_json(),
+            attributes,
+            group_id: fifo.then(|| letter.group_id()),
+            dedup_id: fifo.then(|| letter.dedup_id()),
+        }
+    }
+
+    /// The message for a letter, claim-checked to S3 if too large.
+    async fn prepare(&self, index: usize, letter: &DeadLetter) -> Result<OutMessage, SinkError> {
+        let name = self.transport.name();
+        let mut envelope = letter.envelope();
+        let msg = self.message(index, &envelope, letter);
+        let size = msg.size();
+        if size <= self.max_message_bytes {
+            return Ok(msg);
+        }
+        let too_large = SinkError::TooLarge {
+            sink: name,
+            size,
+            limit: self.max_message_bytes,
+        };
+        let Some(claim) = &self.claim_check else {
+            tracing::error!(record = %letter.group_id(), offset = ?letter.offset(), size, limit = self.max_message_bytes,
+                "dead letter too large for {name} and no large-payload bucket configured; record reported failed");
+            return Err(too_large);
+        };
+        let value = letter.value().unwrap_or_default();
+        let location =
+            claim
+                .store(letter, value)
+                .await
+                .map_err(|message| SinkError::Unavailable {
+                    sink: "s3",
+                    message,
+                })?;
+        envelope.value = None;
+        envelope.raw = None;
+        envelope.value_location = Some(location);
+        let msg = self.message(index, &envelope, letter);
+        if msg.size() > self.max_message_bytes {
+            // Headers or key alone exceed the limit: nothing more to move out.
+            return Err(SinkError::TooLarge {
+                sink: name,
+                size: msg.size(),
+                limit: self.max_message_bytes,
+            });
+        }
+        Ok(msg)
+    }
+
+    pub async fn send_letters(&self, letters: &[DeadLetter], deadline: Instant) -> Vec<SinkResult> {
+        let mut results: Vec<Option<SinkResult>> = vec![None; letters.len()];
+        let prepared = join_all(letters.iter().enumerate().map(|(i, l)| self.prepare(i, l))).await;
+        let mut ready = Vec::new();
+        for (i, p) in prepared.into_iter().enumerate() {
+            match p {
+                Ok(m) => ready.push(m),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let batches = pack(ready, self.max_message_bytes);
+        let outcomes = join_all(
+            batches
+                .into_iter()
+                .map(|b| self.send_with_retries(b, deadline)),
+        )
+        .await;
+        for (id, r) in outcomes.into_iter().flatten() {
+            if let Ok(i) = id.parse::<usize>() {
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = Some(r);
+                }
+            }
+        }
+        let name = self.transport.name();
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(Err(SinkError::Unavailable {
+                    sink: name,
+                    message: "no answer for this entry".into(),
+                }))
+            })
+            .collect()
+    }
+
+    async fn send_with_retries(
+        &self,
+        mut batch: Vec<OutMessage>,
+        deadline: Instant,
+    ) -> Vec<(String, SinkResult)> {
+        let name = self.transport.name();
+        let mut done = Vec::with_capacity(batch.len());
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let last = attempt > self.retries;
+            let call = tokio::time::timeout_at(deadline, self.transport.send_batch(&batch)).await;
+            let statuses = match call {
+                Err(_) => {
+                    done.extend(
+                        batch
+                            .drain(..)
+                            .map(|m| (m.id, Err(SinkError::DeadlineExceeded { sink: name }))),
+                    );
+                    return done;
+                }
+                Ok(Err(message)) if last => {
+                    done.extend(batch.drain(..).map(|m| {
+                        (
+                            m.id,
+                            Err(SinkError::Unavailable {
+                                sink: name,
+                                message: message.clone(),
+                            }),
+                        )
+                    }));
+                    return done;
+                }
+                Ok(Err(_)) => HashMap::new(),
+                Ok(Ok(s)) => s,
+            };
+            let mut retry = Vec::new();
+            for m in batch.drain(..) {
+                match statuses.get(&m.id) {
+                    Some(EntryStatus::Ok { message_id }) => done.push((
+                        m.id,
+                        Ok(Confirmation {
+                            sink: name,
+                            location: message_id.clone(),
+                        }),
+                    )),
+                    Some(EntryStatus::Failed {
+                        code,
+                        message,
+                        sender_fault,
+                    }) if *sender_fault || last => done.push((
+                        m.id,
+                        Err(SinkError::Rejected {
+                            sink: name,
+                            code: code.clone(),
+                            message: message.clone(),
+                        }),
+                    )),
+                    None if last && !statuses.is_empty() => done.push((
+                        m.id,
+                        Err(SinkError::Unavailable {
+                            sink: name,
+                            message: "entry missing from the batch result".into(),
+                        }),
+                    )),
+                    _ => retry.push(m),
+                }
+            }
+            if retry.is_empty() {
+                return done;
+            }
+            batch = retry;
+            let pause = Duration::from_millis(50u64 << attempt.min(6));
+            if Instant::now() + pause >= deadline {
+                done.extend(
+                    batch
+                        .drain(..)
+                        .map(|m| (m.id, Err(SinkError::DeadlineExceeded { sink: name }))),
+                );
+                return done;
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+}
+
+/// Groups messages into batches of at most 10 entries and `max_bytes` total.
+pub fn pack(messages: Vec<OutMessage>, max_bytes: usize) -> Vec<Vec<OutMessage>> {
+    let mut batches: Vec<Vec<OutMessage>> = Vec::new();
+    let mut current: Vec<OutMessage> = Vec::new();
+    let mut bytes = 0;
+    for m in messages {
+        let size = m.size();
+        if !current.is_empty() && (current.len() == MAX_BATCH_ENTRIES || bytes + size > max_bytes) {
+            batches.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(m);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    batches
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: usize, size: usize) -> OutMessage {
+        OutMessage {
+            id: id.to_string(),
+            body: "x".repeat(size),
+            attributes: vec![],
+            group_id: None,
+            dedup_id: None,
+        }
+    }
+
+    #[test]
+    fn packs_by_count_and_bytes() {
+        let sizes: Vec<usize> = (0..25).map(|_| 10).collect();
+        let b = pack(
+            sizes.iter().enumerate().map(|(i, &s)| msg(i, s)).collect(),
+            1000,
+        );
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![10, 10, 5]);
+        let b = pack(vec![msg(0, 600), msg(1, 600), msg(2, 300)], 1000);
+        assert_eq!(b.iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2]);
+    }
+}

@@ -1,0 +1,212 @@
+//! Test doubles for the handler and the sink seam (pure logic only; the
+//! real sinks are tested against real services).
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use msk_dlq::envelope::DeadLetter;
+use msk_dlq::handler::Attempt;
+use msk_dlq::sink::{BoxFuture, Confirmation, DeadLetterSink, SinkError, SinkResult};
+use msk_dlq::{HandlerError, KafkaRecord, RecordHandler};
+use tokio::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Ok,
+    Transient,
+    Permanent,
+    Manual,
+    Panic,
+    /// Sleeps this long, then succeeds.
+    Slow(Duration),
+}
+
+/// A handler whose answer per `(topic-partition, offset)` and attempt is
+/// scripted; the last step repeats. Records without a script succeed.
+#[derive(Default)]
+pub struct Scripted {
+    pub script: HashMap<(String, i64), Vec<Step>>,
+    pub calls: Mutex<Vec<(String, i64, u32)>>,
+}
+
+impl Scripted {
+    pub fn with(mut self, tp: &str, offset: i64, steps: &[Step]) -> Self {
+        self.script.insert((tp.to_owned(), offset), steps.to_vec());
+        self
+    }
+
+    pub fn calls(&self) -> Vec<(String, i64, u32)> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    pub fn calls_for(&self, tp: &str, offset: i64) -> u32 {
+        self.calls()
+            .iter()
+            .filter(|(t, o, _)| t == tp && *o == offset)
+            .count() as u32
+    }
+}
+
+impl RecordHandler for Scripted {
+    async fn handle(&self, record: &KafkaRecord, attempt: Attempt) -> Result<(), HandlerError> {
+        let tp = format!("{}-{}", record.topic, record.partition);
+        self.calls
+            .lock()
+            .unwrap()
+            .push((tp.clone(), record.offset, attempt.number));
+        let step = self
+            .script
+            .get(&(tp, record.offset))
+            .map(|s| s[(attempt.number as usize - 1).min(s.len() - 1)])
+            .unwrap_or(Step::Ok);
+        match step {
+            Step::Ok => Ok(()),
+            Step::Transient => Err(HandlerError::transient("Timeout", "dependency timed out")),
+            Step::Permanent => Err(HandlerError::permanent("Invalid", "bad payload")),
+            Step::Manual => Err(HandlerError::dead_letter("Review", "held")),
+            Step::Panic => panic!("scripted panic"),
+            Step::Slow(d) => {
+                tokio::time::sleep(d).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Confirms letters unless `fail` says otherwise; records what it got.
+pub struct TestSink {
+    pub fail: Box<dyn Fn(&DeadLetter) -> bool + Send + Sync>,
+    pub delay: Duration,
+    pub received: Mutex<Vec<DeadLetter>>,
+    pub calls: Mutex<usize>,
+}
+
+impl TestSink {
+    pub fn confirming() -> Arc<Self> {
+        Self::failing_when(|_| false)
+    }
+
+    pub fn failing_when(f: impl Fn(&DeadLetter) -> bool + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(Self {
+            fail: Box::new(f),
+            delay: Duration::ZERO,
+            received: Mutex::new(Vec::new()),
+            calls: Mutex::new(0),
+        })
+    }
+
+    pub fn slow(delay: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            fail: Box::new(|_| false),
+            delay,
+            received: Mutex::new(Vec::new()),
+            calls: Mutex::new(0),
+        })
+    }
+
+    pub fn offsets(&self) -> Vec<i64> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l.offset())
+            .collect()
+    }
+}
+
+impl DeadLetterSink for TestSink {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+
+    fn send<'a>(
+        &'a self,
+        letters: &'a [DeadLetter],
+        _deadline: Instant,
+    ) -> BoxFuture<'a, Vec<SinkResult>> {
+        Box::pin(async move {
+            *self.calls.lock().unwrap() += 1;
+            if !self.delay.is_zero() {
+                tokio::time::sleep(self.delay).await;
+            }
+            letters
+                .iter()
+                .map(|l| {
+                    if (self.fail)(l) {
+                        Err(SinkError::Unavailable {
+                            sink: "test",
+                            message: "injected".into(),
+                        })
+                    } else {
+                        self.received.lock().unwrap().push(l.clone());
+                        Ok(Confirmation {
+                            sink: "test",
+                            location: format!("test/{}", l.offset().unwrap_or(-1)),
+                        })
+                    }
+                })
+                .collect()
+        })
+    }
+}
+
+pub fn event_json(records: &[(&str, i32, i64)]) -> String {
+    use base64::Engine as _;
+    let mut map = serde_json::Map::new();
+    for &(topic, partition, offset) in records {
+        let key = format!("{topic}-{partition}");
+        let value = base64::engine::general_purpose::STANDARD.encode(format!("{{\"n\":{offset}}}"));
+        let rec = serde_json::json!({
+            "topic": topic, "partition": partition, "offset": offset,
+            "timestamp": 1_700_000_000_000i64 + offset, "timestampType": "CREATE_TIME",
+            "key": "a2V5", "value": value, "headers": []
+        });
+        map.entry(key)
+            .or_insert_with(|| serde_json::Value::Array(vec![]))
+            .as_array_mut()
+            .unwrap()
+            .push(rec);
+    }
+    serde_json::json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/c/1",
+        "bootstrapServers": "b-1:9092",
+        "records": map
+    })
+    .to_string()
+}
+
+pub fn read_event(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A workspace binary built by `cargo build --workspace`, next to the test
+/// binary's own directory (`target/<profile>/`).
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo build --workspace`, or `make test`)",
+        path.display()
+    );
+    path
+}
+
+pub fn golden_text(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/golden/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+pub fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}

@@ -1,0 +1,185 @@
+//! Event decoding edge cases, on the sample events and hand-made ones.
+
+mod common;
+
+use common::read_event;
+use msk_dlq::event::Entry;
+use msk_dlq::{decode_event, EventError};
+
+fn records(json: &str) -> Vec<Entry> {
+    decode_event(json)
+        .unwrap()
+        .entries()
+        .map(|e| e.entry.clone())
+        .collect()
+}
+
+#[test]
+fn basic_msk_event_decodes_with_exact_timestamps() {
+    let batch = decode_event(&read_event("msk-basic.json")).unwrap();
+    assert_eq!(batch.source.event_source, "aws:kafka");
+    assert!(batch
+        .source
+        .event_source_arn
+        .as_deref()
+        .unwrap()
+        .starts_with("arn:aws:kafka:"));
+    assert_eq!(batch.len(), 3);
+    let Entry::Record(r) = &batch.partitions[0].entries[0].entry else {
+        panic!()
+    };
+    assert_eq!(r.timestamp, Some(1545084650987 + 100), "no float rounding");
+    assert_eq!(r.key.as_deref(), Some(&b"customer-1"[..]));
+    assert_eq!(r.header("trace-id"), Some(&b"t-100"[..]));
+}
+
+#[test]
+fn self_managed_event_has_no_arn() {
+    let batch = decode_event(&read_event("self-managed.json")).unwrap();
+    assert_eq!(batch.source.event_source, "SelfManagedKafka");
+    assert_eq!(batch.source.event_source_arn, None);
+    assert_eq!(batch.source.label(), "SelfManagedKafka");
+    assert_eq!(batch.partitions.len(), 2);
+}
+
+#[test]
+fn signed_header_bytes_tombstones_and_missing_keys() {
+    let recs = records(&read_event("msk-headers-tombstones.json"));
+    let Entry::Record(first) = &recs[0] else {
+        panic!()
+    };
+    assert_eq!(first.header("city"), Some("Zürich".as_bytes()));
+    assert_eq!(first.header("emoji"), Some("✓".as_bytes()));
+    let Entry::Record(tomb) = &recs[1] else {
+        panic!()
+    };
+    assert_eq!(tomb.value, None);
+    let Entry::Record(no_key) = &recs[2] else {
+        panic!()
+    };
+    assert_eq!(no_key.key, None);
+    let Entry::Record(no_headers) = &recs[3] else {
+        panic!()
+    };
+    assert!(no_headers.headers.is_empty());
+    assert_eq!(
+        no_headers.timestamp_type.as_deref(),
+        Some("LOG_APPEND_TIME")
+    );
+    let Entry::Record(empty) = &recs[4] else {
+        panic!()
+    };
+    assert_eq!(empty.header("empty"), Some(&b""[..]));
+}
+
+#[test]
+fn topic_names_with_dashes_and_dots_keep_their_partition_key() {
+    let batch = decode_event(&read_event("msk-mixed.json")).unwrap();
+    let keys: Vec<&str> = batch.partitions.iter().map(|p| &*p.key).collect();
+    assert_eq!(
+        keys,
+        vec!["shop.orders-v1-0", "shop.orders-v1-1", "shop.orders-v1-2"]
+    );
+    let non_ascii = batch
+        .entries()
+        .find_map(|e| match &e.entry {
+            Entry::Record(r) if r.header("città").is_some() => Some(r.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(non_ascii.header("città"), Some("Zürich ✓".as_bytes()));
+}
+
+#[test]
+fn malformed_records_keep_their_raw_form_and_identity() {
+    let batch = decode_event(&read_event("msk-malformed.json")).unwrap();
+    let entries: Vec<_> = batch.entries().collect();
+    assert!(matches!(entries[0].entry, Entry::Record(_)));
+    let Entry::Malformed(bad_b64) = &entries[1].entry else {
+        panic!()
+    };
+    assert_eq!(entries[1].id.offset, Some(41));
+    assert!(
+        bad_b64.reason.contains("value is not valid base64"),
+        "{}",
+        bad_b64.reason
+    );
+    assert!(bad_b64.raw.contains("%%% not base64 %%%"));
+    assert_eq!(bad_b64.topic.as_deref(), Some("orders"));
+    let Entry::Malformed(no_offset) = &entries[2].entry else {
+        panic!()
+    };
+    assert_eq!(entries[2].id.offset, None);
+    assert!(
+        no_offset.reason.contains("missing field `offset`"),
+        "{}",
+        no_offset.reason
+    );
+}
+
+#[test]
+fn header_bytes_out_of_range_make_the_record_malformed() {
+    let ev = r#"{"eventSource":"aws:kafka","records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,"value":null,"headers":[{"h":[300]}]}]}}"#;
+    let Entry::Malformed(m) = &records(ev)[0] else {
+        panic!()
+    };
+    assert!(m.reason.contains("outside -128..=255"), "{}", m.reason);
+}
+
+#[test]
+fn unsigned_header_bytes_are_accepted() {
+    let ev = r#"{"eventSource":"aws:kafka","records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,"headers":[{"h":[195,188]},{"s":[-61,-68]}]}]}}"#;
+    let Entry::Record(r) = &records(ev)[0] else {
+        panic!()
+    };
+    assert_eq!(r.header("h"), Some("ü".as_bytes()));
+    assert_eq!(r.header("s"), Some("ü".as_bytes()));
+}
+
+#[test]
+fn schema_metadata_is_tolerated_and_kept() {
+    let ev = r#"{"eventSource":"aws:kafka","records":{"t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,"value":"e30=","headers":[],
+        "valueSchemaMetadata":{"dataFormat":"AVRO","schemaId":"123"},"keySchemaMetadata":{"dataFormat":"JSON","schemaId":"9"}}]}}"#;
+    let Entry::Record(r) = &records(ev)[0] else {
+        panic!()
+    };
+    assert_eq!(
+        r.value_schema.as_ref().unwrap().data_format.as_deref(),
+        Some("AVRO")
+    );
+    assert_eq!(
+        r.key_schema.as_ref().unwrap().schema_id.as_deref(),
+        Some("9")
+    );
+}
+
+#[test]
+fn non_kafka_events_are_rejected_with_a_clear_message() {
+    let err = decode_event(&read_event("not-kafka.json")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "event is not a Kafka event: eventSource is missing, expected \"aws:kafka\" or \"SelfManagedKafka\""
+    );
+    let err = decode_event(r#"{"eventSource":"aws:sqs","records":{}}"#).unwrap_err();
+    assert!(matches!(err, EventError::WrongSource { .. }));
+    assert!(err.to_string().contains("\"aws:sqs\""));
+    let err = decode_event(r#"{"eventSource":"aws:kafka"}"#).unwrap_err();
+    assert_eq!(err.to_string(), "Kafka event has no \"records\" object");
+    let err = decode_event(r#"{"eventSource":"aws:kafka","records":{"t-0":{}}}"#).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("Kafka event field records.t-0 is invalid: expected an array"),
+        "{err}"
+    );
+    let err = decode_event("[1,2").unwrap_err();
+    assert!(
+        err.to_string().starts_with("event is not valid JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn empty_records_map_is_an_empty_batch() {
+    let b = decode_event(r#"{"eventSource":"SelfManagedKafka","records":{}}"#).unwrap();
+    assert!(b.is_empty());
+}
