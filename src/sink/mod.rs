@@ -115,7 +115,7 @@ pub async fn send_by_deadline(
 }
 
 /// Tries `primary`, then `fallback` for the letters the primary did not
-/// confirm.
+/// confirm. Only a letter both failed is an error.
 pub struct FallbackSink {
     pub primary: Arc<dyn DeadLetterSink>,
     pub fallback: Arc<dyn DeadLetterSink>,
@@ -132,7 +132,12 @@ impl DeadLetterSink for FallbackSink {
         deadline: Instant,
     ) -> BoxFuture<'a, Vec<SinkResult>> {
         Box::pin(async move {
-            let mut results = send_by_deadline(self.primary.as_ref(), letters, deadline).await;
+            // The primary gets half of the time left, so a hanging primary
+            // still leaves the fallback time to confirm.
+            let now = Instant::now();
+            let primary_deadline = now + deadline.saturating_duration_since(now) / 2;
+            let mut results =
+                send_by_deadline(self.primary.as_ref(), letters, primary_deadline).await;
             let retry_idx: Vec<usize> = results
                 .iter()
                 .enumerate()

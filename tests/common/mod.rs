@@ -2,6 +2,8 @@
 //! real sinks are tested against real services).
 #![allow(dead_code)]
 
+pub mod stack;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
