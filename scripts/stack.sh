@@ -4,6 +4,7 @@
 #          or, with MSK_DLQ_EMBEDDED_KAFKA=1 / no tansu installed, librdkafka's
 #          mock cluster hosted by `msk-dlq dev mock-kafka`
 #   AWS    moto server: SQS, SNS, S3               http://127.0.0.1:$MSK_DLQ_AWS_PORT (15000)
+# Topics named in MSK_DLQ_STACK_TOPICS ("name:partitions ...") are created.
 # Usage: scripts/stack.sh up|down|status|env
 set -euo pipefail
 
@@ -41,11 +42,18 @@ start_kafka() {
     local cli="$TARGET_DIR/debug/msk-dlq"
     [[ -x "$cli" ]] || cargo build --quiet -p msk-dlq-cli
     say "starting the embedded Kafka (librdkafka mock cluster) on 127.0.0.1:$KAFKA_PORT"
-    nohup "$cli" dev mock-kafka --port "$KAFKA_PORT" >"$STATE/kafka.log" 2>&1 &
+    local topic_args=()
+    for t in ${MSK_DLQ_STACK_TOPICS:-}; do topic_args+=(--topic "$t"); done
+    nohup "$cli" dev mock-kafka --port "$KAFKA_PORT" "${topic_args[@]}" >"$STATE/kafka.log" 2>&1 &
     echo "mock" >"$STATE/kafka.kind"
   fi
   echo $! >"$STATE/kafka.pid"
   wait_port "$KAFKA_PORT" Kafka "$STATE/kafka.log"
+  if [[ "$(cat "$STATE/kafka.kind")" == tansu ]]; then
+    for t in ${MSK_DLQ_STACK_TOPICS:-}; do
+      tansu topic create "${t%%:*}" --broker "tcp://127.0.0.1:$KAFKA_PORT" --partitions "${t##*:}" >/dev/null
+    done
+  fi
 }
 
 start_aws() {

@@ -328,6 +328,10 @@ impl Envelope {
     }
 }
 
+pub fn encode_b64_opt(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(encode_b64)
+}
+
 pub fn truncate_utf8(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;

@@ -190,3 +190,37 @@ pub async fn run_consumer<H: RecordHandler>(handler: H) -> Result<(), lambda_run
     }))
     .await
 }
+
+/// Runs the reprocessor Lambda (SQS or MSK trigger on a DLQ, or a direct
+/// `{"replayJob": ...}` invocation). `repair` may fix letters before replay.
+pub async fn run_reprocessor(
+    repair: Option<Arc<dyn crate::replayer::Repair>>,
+) -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let mut r = Reader::new(&ProcessEnv);
+    let setup = crate::reprocess::ReprocessorSetup::read(&mut r);
+    let replayer = match r.finish(setup) {
+        Ok(setup) => setup.build(repair).await.map_err(InitError::Sink),
+        Err(e) => Err(InitError::Config(e)),
+    };
+    let replayer = match replayer {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            tracing::error!(error = %e, "cold start failed");
+            return Err(e.into());
+        }
+    };
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let replayer = replayer.clone();
+        async move {
+            let now_ms = epoch_ms_now();
+            let deadline = deadline_instant(event.context.deadline, now_ms);
+            // Leave time to answer: replay writes stop a second early.
+            let deadline = deadline
+                .checked_sub(Duration::from_secs(1))
+                .unwrap_or(deadline);
+            crate::reprocess::handle_invocation(&replayer, &event.payload, deadline).await
+        }
+    }))
+    .await
+}

@@ -9,17 +9,24 @@
 pub mod aws;
 pub mod breaker;
 pub mod config;
+pub mod dead_letter;
 pub mod envelope;
 pub mod event;
 pub mod handler;
+pub mod inspect;
 pub mod kafka;
 pub mod lambda;
 pub mod metrics;
 pub mod outcome;
 pub mod process;
+pub mod replay;
+pub mod replayer;
+pub mod reprocess;
 pub mod response;
 pub mod retry;
+pub mod sample;
 pub mod sink;
+pub mod source;
 
 pub use event::{
     decode_event, Batch, BatchSource, EventError, Header, KafkaRecord, MalformedRecord,

@@ -177,6 +177,22 @@ pub fn consumer_metrics(
     lines
 }
 
+/// The EMF line for one reprocessor invocation or replay job.
+pub fn reprocessor_metrics(
+    s: &crate::replayer::ReplaySummary,
+    cfg: &MetricsConfig,
+    timestamp_ms: i64,
+) -> String {
+    let mut set = MetricSet::new().dimension("FunctionName", &cfg.function_name);
+    set.count("Replayed", s.replayed)
+        .count("Parked", s.parked)
+        .count("ReplayFailed", s.failed + s.unreadable)
+        .count("FetchedBack", s.fetched_back)
+        .count("FetchBackGone", s.fetch_back_gone)
+        .count("FilteredOut", s.filtered_out);
+    set.render(&cfg.namespace, timestamp_ms)
+}
+
 /// Writes EMF lines to stdout, where Lambda forwards them to CloudWatch Logs.
 pub fn emit(lines: &[String]) {
     use std::io::Write as _;

@@ -1,0 +1,70 @@
+# Everyday commands. `make demo` runs the whole story locally; `make test`
+# runs every check and test (what CI runs).
+SHELL := /bin/bash
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+EVENT ?= events/msk-mixed.json
+
+.PHONY: demo test up down status build lint fmt bench events watch invoke invoke-local glibc-check deploy logs invoke-remote clean
+
+demo: ## The main job end to end on a local stack
+	scripts/demo.sh
+
+test: ## All checks and tests (installs what is missing)
+	scripts/test.sh
+
+up: ## Start the local stack (Kafka + SQS/SNS/S3 on loopback)
+	scripts/install.sh stack
+	MSK_DLQ_STACK_TOPICS="shop.orders-v1:3 orders-dlq:3 orders-parking-lot:1" scripts/stack.sh up
+	@scripts/stack.sh env
+
+down: ## Stop the local stack
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	scripts/check-template.sh
+
+bench: ## Throughput benchmarks (criterion)
+	cargo bench -p msk-dlq --bench batch
+
+events: ## Regenerate the sample events
+	python3 scripts/make_sample_events.py
+
+invoke-local: ## Run the consumer once with $(EVENT) (no cargo-lambda needed)
+	cargo build -q -p consumer -p lambda-emulator
+	$(TARGET_DIR)/debug/lambda-emulator --verbose --name orders-consumer --event $(EVENT) -- $(TARGET_DIR)/debug/consumer
+
+watch: ## cargo lambda's local runtime (then: make invoke)
+	scripts/install.sh lambda
+	cargo lambda watch
+
+invoke: ## Invoke the function running under `make watch` with $(EVENT)
+	cargo lambda invoke consumer --data-file $(EVENT)
+
+build: ## Deployable bootstrap zips for x86_64 (zig-linked, old glibc)
+	scripts/install.sh lambda
+	cargo lambda build --release --bins -p consumer -p reprocessor --output-format zip
+	scripts/glibc-check.sh $(TARGET_DIR)/lambda
+
+glibc-check:
+	scripts/glibc-check.sh $(TARGET_DIR)/lambda
+
+deploy: build ## sam deploy --guided
+	sam deploy --guided
+
+logs: ## Tail the consumer's logs on AWS
+	sam logs --stack-name $${STACK:-msk-dlq} --name ConsumerFunction --tail
+
+invoke-remote: ## Invoke the deployed consumer with $(EVENT)
+	sam remote invoke ConsumerFunction --stack-name $${STACK:-msk-dlq} --event-file $(EVENT)
+
+clean:
+	scripts/stack.sh down || true
+	rm -rf .stack

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, the template checks, unit
+# and property tests, and the integration tests against a real local stack
+# (tansu + moto on loopback, on ports of its own), which it starts and stops.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "tools"
+scripts/install.sh test
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "template"
+scripts/check-template.sh
+
+step "build"
+cargo build --workspace --all-targets --quiet
+
+step "local stack"
+export MSK_DLQ_STACK_DIR="$ROOT/.stack/test"
+export MSK_DLQ_KAFKA_PORT=${MSK_DLQ_TEST_KAFKA_PORT:-29092}
+export MSK_DLQ_AWS_PORT=${MSK_DLQ_TEST_AWS_PORT:-25000}
+scripts/stack.sh down >/dev/null 2>&1 || true
+scripts/stack.sh up
+trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
+eval "$(scripts/stack.sh env)"
+# Functions under test get their endpoint explicitly; the test process
+# itself must not send SDK traffic anywhere else either.
+unset AWS_ENDPOINT_URL
+
+step "tests"
+cargo nextest run --workspace --no-fail-fast
