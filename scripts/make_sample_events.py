@@ -94,3 +94,64 @@ mal["records"]["orders-3"][2] = {"topic": "orders", "partition": 3, "timestamp":
 write("msk-malformed.json", mal)
 
 write("not-kafka.json", {"Records": [{"eventSource": "aws:sqs", "messageId": "1", "body": "hello"}]})
+
+
+# Dead letters as the reprocessor receives them.
+def envelope(rec, kind, etype, message, replay_count=0):
+    return {
+        "version": 1,
+        "source": {"eventSource": "aws:kafka", "eventSourceArn": ARN, "bootstrapServers": BOOT,
+                   "topic": rec["topic"], "partition": rec["partition"], "offset": rec["offset"],
+                   "timestamp": rec["timestamp"], "timestampType": rec["timestampType"]},
+        "key": rec.get("key"), "value": rec.get("value"),
+        "headers": [{"name": k, "value": b64(bytes(b % 256 for b in v))} for h in rec["headers"] for k, v in h.items()],
+        "error": {"kind": kind, "type": etype, "message": message},
+        "attempts": 1, "failedAt": "2026-11-22T04:00:00.000Z", "consumer": "orders-consumer",
+        "replayCount": replay_count,
+    }
+
+
+def sqs_message(i, body, attrs):
+    return {
+        "messageId": f"059f36b4-87a3-44ab-83d2-66197506{i:04d}", "receiptHandle": f"AQEB{i}",
+        "body": body, "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795320000000",
+                                     "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": "1795320000001"},
+        "messageAttributes": {k: {"stringValue": v, "dataType": "String", "stringListValues": [], "binaryListValues": []}
+                              for k, v in attrs.items()},
+        "md5OfBody": "", "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:orders-dlq", "awsRegion": "us-east-1",
+    }
+
+
+bad = record(T, 0, 12, {"order_id": "o-12", "amount": -5}, key="c-1", headers=[("trace-id", "t-12"), ("città", "Zürich")])
+manual = record(T, 1, 21, order(21), key="c-2")
+env_bad = envelope(bad, "permanent", "InvalidOrder", "amount must be a number >= 0")
+env_manual = envelope(manual, "manual", "ManualReview", "order held for manual review")
+sns_wrapped = {"Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+               "TopicArn": "arn:aws:sns:us-east-1:123456789012:orders-dlq", "Message": json.dumps(env_manual),
+               "Timestamp": "2026-11-22T04:00:00.000Z", "SignatureVersion": "1"}
+write("sqs-dlq.json", {"Records": [
+    sqs_message(1, json.dumps(env_bad), {"dlq.kind": "permanent", "dlq.original.topic": T}),
+    sqs_message(2, json.dumps(sns_wrapped), {}),
+    sqs_message(3, "this is not a dead letter", {}),
+]})
+
+
+def dlq_record(rec, offset, kind, etype, replay_count=0):
+    extra = [("dlq.original.topic", rec["topic"]), ("dlq.original.partition", str(rec["partition"])),
+             ("dlq.original.offset", str(rec["offset"])), ("dlq.original.timestamp", str(rec["timestamp"])),
+             ("dlq.original.timestamp-type", rec["timestampType"]), ("dlq.source", ARN),
+             ("dlq.consumer", "orders-consumer"), ("dlq.kind", kind), ("dlq.error.type", etype),
+             ("dlq.error.message", "sample"), ("dlq.attempts", "1"),
+             ("dlq.failed-at", "2026-11-22T04:00:00.000Z"), ("dlq.replay-count", str(replay_count))]
+    r = dict(rec)
+    r["topic"], r["partition"], r["offset"] = "orders-dlq", rec["partition"] % 3, offset
+    r["headers"] = rec["headers"] + [{k: java_bytes(v)} for k, v in extra]
+    return r
+
+
+write("msk-dlq-topic.json", {
+    "eventSource": "aws:kafka", "eventSourceArn": ARN, "bootstrapServers": BOOT,
+    "records": {"orders-dlq-0": [dlq_record(bad, 0, "permanent", "InvalidOrder")],
+                "orders-dlq-1": [dlq_record(manual, 0, "manual", "ManualReview", replay_count=3)]},
+})

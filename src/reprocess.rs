@@ -206,6 +206,7 @@ pub async fn run_job(
         source.settle(&done, &kept).await?;
         progress(&summary);
     }
+    source.finish().await?;
     Ok(summary)
 }
 

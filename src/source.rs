@@ -55,6 +55,9 @@ pub struct SqsSource {
     pub visibility_timeout: i32,
     seen: HashSet<String>,
     empty_reads: u32,
+    /// Receipts of messages to make visible again when the run ends (kept
+    /// ones, and re-deliveries of messages already read in this run).
+    to_release: Vec<String>,
 }
 
 pub struct KafkaSource {
@@ -81,6 +84,7 @@ impl DlqSource {
             visibility_timeout,
             seen: HashSet::new(),
             empty_reads: 0,
+            to_release: Vec::new(),
         })
     }
 
@@ -179,8 +183,8 @@ impl DlqSource {
         }
     }
 
-    /// Acknowledges `done` (delete, or commit past) and returns `kept` to
-    /// the DLQ (visible again at once, or not committed past).
+    /// Acknowledges `done` (delete, or commit past); `kept` stays in the DLQ
+    /// (made visible again by `finish`, or not committed past).
     pub async fn settle(
         &mut self,
         done: &[&DlqItem],
@@ -189,16 +193,18 @@ impl DlqSource {
         match self {
             DlqSource::Sqs(s) => {
                 s.delete(done).await?;
-                s.release(kept).await
+                s.keep(kept);
+                Ok(())
             }
             DlqSource::Kafka(k) => tokio::task::block_in_place(|| k.settle(done, kept)),
         }
     }
 
-    /// Returns everything read to the DLQ untouched (peek).
-    pub async fn release_all(&mut self, items: &[&DlqItem]) -> Result<(), SourceError> {
+    /// Ends a run: every message read and not acknowledged is visible again
+    /// at once (SQS). Kafka needs nothing: uncommitted is unconsumed.
+    pub async fn finish(&mut self) -> Result<(), SourceError> {
         match self {
-            DlqSource::Sqs(s) => s.release(items).await,
+            DlqSource::Sqs(s) => s.release().await,
             DlqSource::Kafka(_) => Ok(()),
         }
     }
@@ -234,6 +240,9 @@ impl SqsSource {
             for m in r.messages() {
                 let id = m.message_id().unwrap_or_default().to_owned();
                 if !self.seen.insert(id.clone()) {
+                    // Read again in this run: hide it until the run ends.
+                    self.to_release
+                        .extend(m.receipt_handle().map(str::to_owned));
                     continue;
                 }
                 let body = m.body().unwrap_or_default();
@@ -291,22 +300,29 @@ impl SqsSource {
         Ok(())
     }
 
-    async fn release(&self, items: &[&DlqItem]) -> Result<(), SourceError> {
-        for chunk in items.chunks(10) {
+    fn keep(&mut self, items: &[&DlqItem]) {
+        for item in items {
+            if let Handle::Sqs { receipt } = &item.handle {
+                self.to_release.push(receipt.clone());
+            }
+        }
+    }
+
+    async fn release(&mut self) -> Result<(), SourceError> {
+        let receipts = std::mem::take(&mut self.to_release);
+        for chunk in receipts.chunks(10) {
             let mut req = self
                 .client
                 .change_message_visibility_batch()
                 .queue_url(&self.queue_url);
-            for (i, item) in chunk.iter().enumerate() {
-                if let Handle::Sqs { receipt } = &item.handle {
-                    let e = aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(receipt)
-                        .visibility_timeout(0)
-                        .build()
-                        .map_err(|e| self.err("ChangeMessageVisibilityBatch", e))?;
-                    req = req.entries(e);
-                }
+            for (i, receipt) in chunk.iter().enumerate() {
+                let e = aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .build()
+                    .map_err(|e| self.err("ChangeMessageVisibilityBatch", e))?;
+                req = req.entries(e);
             }
             req.send().await.map_err(|e| {
                 self.err(

@@ -160,6 +160,11 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() {
+    // Behave like other Unix tools when the reader goes away (`| head`).
+    // SAFETY: called once at start-up before any other thread writes output.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.dlq.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -304,7 +309,8 @@ async fn read_all(source: &mut DlqSource, max: usize) -> anyhow::Result<Vec<DlqI
         items.extend(batch);
     }
     let refs: Vec<&DlqItem> = items.iter().collect();
-    source.release_all(&refs).await?;
+    source.settle(&[], &refs).await?;
+    source.finish().await?;
     Ok(items)
 }
 
@@ -468,6 +474,7 @@ async fn purge(dlq: &DlqArgs, filters: &Filters, yes: bool) -> anyhow::Result<()
         purged += done.len();
         source.settle(&done, &kept).await?;
     }
+    source.finish().await?;
     println!("purged {purged} message(s) from {}", source.name());
     Ok(())
 }

@@ -126,6 +126,10 @@ pub async fn create_topic(name: &str, partitions: i32) {
 
 /// Reads every partition of `topic` from the start until `n` records came.
 pub fn consume(topic: &str, partitions: i32, n: usize) -> Vec<OwnedMessage> {
+    consume_within(topic, partitions, n, Duration::from_secs(20))
+}
+
+pub fn consume_within(topic: &str, partitions: i32, n: usize, wait: Duration) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka())
         .set("group.id", unique("test-reader"))
@@ -140,7 +144,7 @@ pub fn consume(topic: &str, partitions: i32, n: usize) -> Vec<OwnedMessage> {
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let start = std::time::Instant::now();
-    while out.len() < n && start.elapsed() < Duration::from_secs(20) {
+    while out.len() < n && start.elapsed() < wait {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
             out.push(m.detach());
         }
@@ -162,4 +166,88 @@ pub fn header<'a>(h: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
     h.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| std::str::from_utf8(v).unwrap())
+}
+
+/// Creates the topic unless it exists.
+pub async fn ensure_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let res = admin
+        .create_topics(
+            &[topic],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap();
+    for r in res {
+        match r {
+            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((t, e)) => panic!("create topic {t}: {e}"),
+        }
+    }
+}
+
+/// Produces records and waits for each delivery.
+pub async fn produce(
+    topic: &str,
+    records: &[(i32, Option<&[u8]>, Option<&[u8]>, Vec<(&str, &[u8])>)],
+) {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("enable.idempotence", "true")
+        .create()
+        .unwrap();
+    for (partition, key, value, headers) in records {
+        let mut h = OwnedHeaders::new();
+        for (k, v) in headers {
+            h = h.insert(Header {
+                key: k,
+                value: Some(*v),
+            });
+        }
+        let mut r: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(topic).partition(*partition).headers(h);
+        if let Some(k) = key {
+            r = r.key(*k);
+        }
+        if let Some(v) = value {
+            r = r.payload(*v);
+        }
+        producer.send(r, Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+/// The MSK event Lambda would send for these records.
+pub fn event_of(messages: &[OwnedMessage], bootstrap: &str) -> String {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut map = serde_json::Map::new();
+    for m in messages {
+        let headers: Vec<serde_json::Value> = headers_of(m)
+            .into_iter()
+            .map(|(k, v)| serde_json::json!({ k: v.iter().map(|&b| b as i8).collect::<Vec<i8>>() }))
+            .collect();
+        let rec = serde_json::json!({
+            "topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
+            "timestamp": m.timestamp().to_millis().unwrap_or(0), "timestampType": "CREATE_TIME",
+            "key": m.key().map(b64), "value": m.payload().map(b64), "headers": headers,
+        });
+        map.entry(format!("{}-{}", m.topic(), m.partition()))
+            .or_insert_with(|| serde_json::Value::Array(vec![]))
+            .as_array_mut()
+            .unwrap()
+            .push(rec);
+    }
+    serde_json::json!({
+        "eventSource": "aws:kafka",
+        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/local/1",
+        "bootstrapServers": bootstrap,
+        "records": map,
+    })
+    .to_string()
 }

@@ -1,0 +1,478 @@
+//! Issue-level checks of the reprocessor and the operator CLI, end to end on
+//! the local stack: dead-letter, inspect, replay, loop guard, fetch-back,
+//! foreign DLQ formats, and the reprocessor binary behind a Runtime API.
+
+mod common;
+
+use std::time::Duration;
+
+use common::stack::{
+    self, consume, create_queue, create_topic, ensure_topic, event_of, header, headers_of, produce,
+    receive, unique,
+};
+use common::{env, read_event, workspace_bin};
+use lambda_emulator::{Function, Reply};
+use rdkafka::Message as _;
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const AWS_ENV: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "test"),
+    ("AWS_SECRET_ACCESS_KEY", "test"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// The mixed sample event, its topic renamed to `topic`.
+fn mixed_event_for(topic: &str) -> String {
+    read_event("msk-mixed.json").replace("shop.orders-v1", topic)
+}
+
+async fn run_consumer(event: &str, vars: &[(&str, &str)]) -> String {
+    let mut all = vec![
+        ("MSK_DLQ_BACKOFF_BASE_MS", "5"),
+        ("MSK_DLQ_BACKOFF_MAX_MS", "10"),
+    ];
+    all.extend_from_slice(&AWS_ENV);
+    all.extend_from_slice(vars);
+    let mut f = Function::start(
+        &workspace_bin("consumer"),
+        "orders-consumer",
+        &env(&all),
+        false,
+    )
+    .await
+    .unwrap();
+    let reply = f.invoke(event, TIMEOUT).await.unwrap();
+    f.stop().await;
+    match reply {
+        Reply::Response(body) => body,
+        other => panic!("consumer did not answer: {other:?}"),
+    }
+}
+
+/// Runs the CLI; returns stdout, panicking with stderr on failure.
+async fn cli(args: &[&str]) -> String {
+    let out = tokio::process::Command::new(workspace_bin("msk-dlq"))
+        .args(args)
+        .envs(AWS_ENV)
+        .env("AWS_ENDPOINT_URL", stack::aws_endpoint())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "msk-dlq {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[tokio::test]
+async fn kafka_dlq_stats_replay_and_loop_guard() {
+    let src = unique("orders");
+    let dlq = unique("orders-dlq");
+    let park = unique("orders-parking");
+    create_topic(&src, 3).await;
+    create_topic(&dlq, 3).await;
+    create_topic(&park, 1).await;
+    let kafka = stack::kafka();
+    let sink = [
+        ("MSK_DLQ_SINK", "kafka"),
+        ("MSK_DLQ_KAFKA_TOPIC", dlq.as_str()),
+        ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", kafka.as_str()),
+    ];
+    let resp = run_consumer(&mixed_event_for(&src), &sink).await;
+    assert_eq!(resp, r#"{"batchItemFailures":[]}"#);
+
+    let base = ["--kafka-topic", dlq.as_str(), "--bootstrap", kafka.as_str()];
+    let stats = json(&cli(&[&base[..], &["stats", "--json"]].concat()).await);
+    assert_eq!(stats["letters"], 5);
+    assert_eq!(stats["byKind"]["permanent"], 3);
+    assert_eq!(stats["byKind"]["retries-exhausted"], 1);
+    assert_eq!(stats["byTopic"][&src], 5);
+
+    let summary = json(&cli(&[&base[..], &["replay", "--json"]].concat()).await);
+    assert_eq!(summary["replayed"], 5, "{summary}");
+
+    // Back on the source topic: original key, value, headers and partition,
+    // with dlq.replay-count = 1.
+    let original = common::read_event("msk-mixed.json");
+    let batch = msk_dlq::decode_event(&original).unwrap();
+    let replayed = consume(&src, 3, 5);
+    assert_eq!(replayed.len(), 5);
+    for m in &replayed {
+        let h = headers_of(m);
+        assert_eq!(header(&h, "dlq.replay-count"), Some("1"));
+        let orig = batch
+            .entries()
+            .find_map(|e| match &e.entry {
+                msk_dlq::event::Entry::Record(r)
+                    if r.value.as_deref() == m.payload() && r.key.as_deref() == m.key() =>
+                {
+                    Some(r.clone())
+                }
+                _ => None,
+            })
+            .expect("replayed record matches an original one byte for byte");
+        assert_eq!(m.partition(), orig.partition);
+        let user: Vec<(String, Vec<u8>)> = h
+            .iter()
+            .filter(|(k, _)| !k.starts_with("dlq."))
+            .cloned()
+            .collect();
+        let want: Vec<(String, Vec<u8>)> = orig
+            .headers
+            .iter()
+            .map(|x| (x.name.clone(), x.value.clone()))
+            .collect();
+        assert_eq!(user, want);
+    }
+    // The group moved past them: nothing left.
+    let stats = json(&cli(&[&base[..], &["stats", "--json"]].concat()).await);
+    assert_eq!(stats["letters"], 0);
+
+    // They fail again (replay-count 1 travels along), and with a maximum of
+    // one replay the loop guard parks them.
+    let again = event_of(&replayed, &kafka);
+    run_consumer(&again, &sink).await;
+    let summary = json(
+        &cli(&[
+            &base[..],
+            &[
+                "replay",
+                "--json",
+                "--max-replays",
+                "1",
+                "--parking-kafka-topic",
+                park.as_str(),
+            ],
+        ]
+        .concat())
+        .await,
+    );
+    assert_eq!(
+        (summary["parked"].as_u64(), summary["replayed"].as_u64()),
+        (Some(5), Some(0)),
+        "{summary}"
+    );
+    let parked = consume(&park, 1, 5);
+    assert_eq!(parked.len(), 5);
+    for m in &parked {
+        let h = headers_of(m);
+        assert_eq!(header(&h, "dlq.replay-count"), Some("1"));
+        assert_eq!(header(&h, "dlq.error.type"), Some("Parked"));
+        assert_eq!(header(&h, "dlq.original.topic"), Some(src.as_str()));
+    }
+    assert_eq!(
+        stack::consume_within(&src, 3, 6, Duration::from_secs(3)).len(),
+        5,
+        "nothing more replayed to the source"
+    );
+}
+
+#[tokio::test]
+async fn sqs_replay_deletes_only_confirmed_replays() {
+    let src = unique("orders");
+    create_topic(&src, 3).await;
+    let sdk = stack::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = create_queue(&sqs, &unique("orders-dlq"), &[]).await;
+    let endpoint = stack::aws_endpoint();
+    let vars = [
+        ("MSK_DLQ_SINK", "sqs"),
+        ("MSK_DLQ_SQS_QUEUE_URL", url.as_str()),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("MSK_DLQ_ORDERING", "independent"),
+    ];
+    run_consumer(&mixed_event_for(&src), &vars).await;
+    let kafka = stack::kafka();
+    let base = [
+        "--sqs-queue-url",
+        url.as_str(),
+        "--bootstrap",
+        kafka.as_str(),
+    ];
+
+    let dry = json(
+        &cli(&[
+            &base[..],
+            &["replay", "--json", "--dry-run", "--kind", "permanent"],
+        ]
+        .concat())
+        .await,
+    );
+    assert_eq!(dry["wouldReplay"], 3, "{dry}");
+    assert_eq!(
+        json(&cli(&[&base[..], &["stats", "--json"]].concat()).await)["letters"],
+        5,
+        "dry run changed nothing"
+    );
+
+    let summary =
+        json(&cli(&[&base[..], &["replay", "--json", "--kind", "permanent"]].concat()).await);
+    assert_eq!(
+        (
+            summary["replayed"].as_u64(),
+            summary["filteredOut"].as_u64()
+        ),
+        (Some(3), Some(2)),
+        "{summary}"
+    );
+    let stats = json(&cli(&[&base[..], &["stats", "--json"]].concat()).await);
+    assert_eq!(stats["letters"], 2);
+    assert_eq!(stats["byKind"]["manual"], 1);
+    assert_eq!(stats["byKind"]["retries-exhausted"], 1);
+    assert_eq!(consume(&src, 3, 3).len(), 3);
+
+    // Export and peek see the rest without consuming it.
+    let exported = cli(&[&base[..], &["export"]].concat()).await;
+    assert_eq!(exported.lines().count(), 2);
+    let peeked = cli(&[&base[..], &["peek", "--json"]].concat()).await;
+    assert_eq!(peeked.lines().count(), 2);
+
+    // Purge needs confirmation, then empties the queue.
+    let refused = tokio::process::Command::new(workspace_bin("msk-dlq"))
+        .args([&base[..], &["purge"]].concat())
+        .envs(AWS_ENV)
+        .env("AWS_ENDPOINT_URL", &endpoint)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("without --yes"));
+    cli(&[&base[..], &["purge", "--yes", "--kind", "manual"]].concat()).await;
+    assert_eq!(
+        json(&cli(&[&base[..], &["stats", "--json"]].concat()).await)["letters"],
+        1
+    );
+    cli(&[&base[..], &["purge", "--yes"]].concat()).await;
+    assert_eq!(
+        json(&cli(&[&base[..], &["stats", "--json"]].concat()).await)["messages"],
+        0
+    );
+}
+
+#[tokio::test]
+async fn lambda_on_failure_document_is_fetched_back_by_offset_range() {
+    let src = unique("orders");
+    create_topic(&src, 1).await;
+    let values: Vec<String> = (0..5)
+        .map(|i| format!("{{\"order_id\":\"fb-{i}\",\"amount\":1}}"))
+        .collect();
+    let records: Vec<_> = values
+        .iter()
+        .map(|v| {
+            (
+                0,
+                Some(&b"k"[..]),
+                Some(v.as_bytes()),
+                vec![("trace", &b"t"[..])],
+            )
+        })
+        .collect();
+    produce(&src, &records).await;
+
+    let kafka = stack::kafka();
+    let doc = read_event("lambda-on-failure-sqs.json")
+        .replace("\"orders-0\"", &format!("\"{src}-0\""))
+        .replace(
+            "b-1.orders-cluster.abc123.c2.kafka.us-east-1.amazonaws.com:9098",
+            &kafka,
+        );
+    let sdk = stack::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = create_queue(&sqs, &unique("lambda-dlq"), &[]).await;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(&doc)
+        .send()
+        .await
+        .unwrap();
+
+    let stats = json(&cli(&["--sqs-queue-url", &url, "stats", "--json"]).await);
+    assert_eq!(stats["fetchBackDocuments"], 1);
+    let summary = json(&cli(&["--sqs-queue-url", &url, "replay", "--json"]).await);
+    assert_eq!(
+        (
+            summary["fetchedBack"].as_u64(),
+            summary["replayed"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{summary}"
+    );
+
+    let all = consume(&src, 1, 8);
+    assert_eq!(all.len(), 8);
+    let replayed: Vec<&[u8]> = all[5..].iter().map(|m| m.payload().unwrap()).collect();
+    assert_eq!(
+        replayed,
+        vec![
+            values[1].as_bytes(),
+            values[2].as_bytes(),
+            values[3].as_bytes()
+        ]
+    );
+    assert_eq!(header(&headers_of(&all[5]), "dlq.replay-count"), Some("1"));
+    assert_eq!(header(&headers_of(&all[5]), "trace"), Some("t"));
+    assert!(
+        stack::receive_within(&sqs, &url, 1, Duration::from_secs(2))
+            .await
+            .is_empty(),
+        "document deleted after confirmed replays"
+    );
+}
+
+#[tokio::test]
+async fn spring_and_connect_dead_letters_replay_where_their_headers_say() {
+    let spring_src = unique("spring-src");
+    let connect_src = unique("connect-src");
+    let dlq = unique("foreign-dlq");
+    create_topic(&spring_src, 2).await;
+    create_topic(&connect_src, 1).await;
+    create_topic(&dlq, 1).await;
+    let p = 1i32.to_be_bytes();
+    let o = 42i64.to_be_bytes();
+    produce(
+        &dlq,
+        &[
+            (
+                0,
+                Some(&b"sk"[..]),
+                Some(&b"spring-value"[..]),
+                vec![
+                    ("app", &b"a"[..]),
+                    ("kafka_dlt-original-topic", spring_src.as_bytes()),
+                    ("kafka_dlt-original-partition", &p[..]),
+                    ("kafka_dlt-original-offset", &o[..]),
+                    (
+                        "kafka_dlt-exception-fqcn",
+                        &b"java.lang.IllegalStateException"[..],
+                    ),
+                ],
+            ),
+            (
+                0,
+                None,
+                Some(&b"connect-value"[..]),
+                vec![
+                    ("__connect.errors.topic", connect_src.as_bytes()),
+                    ("__connect.errors.partition", &b"0"[..]),
+                    ("__connect.errors.offset", &b"7"[..]),
+                    (
+                        "__connect.errors.exception.class.name",
+                        &b"org.apache.kafka.connect.errors.DataException"[..],
+                    ),
+                ],
+            ),
+        ],
+    )
+    .await;
+    let kafka = stack::kafka();
+    let event = event_of(&consume(&dlq, 1, 2), &kafka);
+    let vars = env(&[("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", kafka.as_str())]);
+    let mut f = Function::start(
+        &workspace_bin("reprocessor"),
+        "orders-reprocessor",
+        &vars,
+        false,
+    )
+    .await
+    .unwrap();
+    let reply = f.invoke(&event, TIMEOUT).await.unwrap();
+    assert_eq!(
+        reply,
+        Reply::Response(r#"{"batchItemFailures":[]}"#.into()),
+        "{:?}",
+        f.stderr_lines()
+    );
+    f.stop().await;
+
+    let spring = consume(&spring_src, 2, 1);
+    assert_eq!(spring[0].payload(), Some(&b"spring-value"[..]));
+    assert_eq!(spring[0].partition(), 1);
+    let h = headers_of(&spring[0]);
+    assert_eq!(
+        h,
+        vec![
+            ("app".into(), b"a".to_vec()),
+            ("dlq.replay-count".into(), b"1".to_vec())
+        ]
+    );
+    let connect = consume(&connect_src, 1, 1);
+    assert_eq!(connect[0].payload(), Some(&b"connect-value"[..]));
+}
+
+#[tokio::test]
+async fn reprocessor_binary_answers_sqs_and_msk_sample_events() {
+    ensure_topic("shop.orders-v1", 3).await;
+    let park = unique("parking");
+    create_topic(&park, 1).await;
+    let kafka = stack::kafka();
+    let vars = env(&[
+        ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", kafka.as_str()),
+        ("MSK_DLQ_PARKING_SINK", "kafka"),
+        ("MSK_DLQ_PARKING_KAFKA_TOPIC", park.as_str()),
+    ]);
+    let mut f = Function::start(
+        &workspace_bin("reprocessor"),
+        "orders-reprocessor",
+        &vars,
+        false,
+    )
+    .await
+    .unwrap();
+
+    // SQS: our envelope and an SNS-wrapped one replay; the unreadable
+    // message is the only failure, so only it stays in the queue.
+    let reply = f
+        .invoke(&read_event("sqs-dlq.json"), TIMEOUT)
+        .await
+        .unwrap();
+    let Reply::Response(body) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        json(&body),
+        json(
+            r#"{"batchItemFailures":[{"itemIdentifier":"059f36b4-87a3-44ab-83d2-661975060003"}]}"#
+        )
+    );
+
+    // MSK trigger on the DLQ topic: one replays, one (replayed 3 times
+    // already) is parked.
+    let reply = f
+        .invoke(&read_event("msk-dlq-topic.json"), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        Reply::Response(r#"{"batchItemFailures":[]}"#.into()),
+        "{:?}",
+        f.stderr_lines()
+    );
+    let parked = consume(&park, 1, 1);
+    assert_eq!(
+        header(&headers_of(&parked[0]), "dlq.replay-count"),
+        Some("3")
+    );
+
+    // A direct replay job with a bad filter names the problem.
+    let reply = f
+        .invoke(
+            r#"{"replayJob":{"sqsQueueUrl":"http://127.0.0.1:1/q","kind":"sometimes"}}"#,
+            TIMEOUT,
+        )
+        .await
+        .unwrap();
+    let Reply::Error { message, .. } = reply else {
+        panic!("{reply:?}")
+    };
+    assert!(message.contains("unknown kind \"sometimes\""), "{message}");
+    f.stop().await;
+}
