@@ -190,11 +190,16 @@ pub async fn ensure_topic(name: &str, partitions: i32) {
     }
 }
 
+/// partition, key, value, headers
+pub type TestRecord<'a> = (
+    i32,
+    Option<&'a [u8]>,
+    Option<&'a [u8]>,
+    Vec<(&'a str, &'a [u8])>,
+);
+
 /// Produces records and waits for each delivery.
-pub async fn produce(
-    topic: &str,
-    records: &[(i32, Option<&[u8]>, Option<&[u8]>, Vec<(&str, &[u8])>)],
-) {
+pub async fn produce(topic: &str, records: &[TestRecord<'_>]) {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = ClientConfig::new()
