@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::stack::{
     self, consume, create_queue, create_topic, ensure_topic, event_of, header, headers_of, produce,
-    receive, unique,
+    unique,
 };
 use common::{env, read_event, workspace_bin};
 use lambda_emulator::{Function, Reply};
