@@ -1,0 +1,197 @@
+//! Safety properties of the SAM template, checked on the parsed YAML.
+
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn functions(t: &Value) -> Vec<(String, &Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .collect()
+}
+
+/// Strips a CloudFormation short-form tag (`!Ref X`) to its value.
+fn untag(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => &t.value,
+        other => other,
+    }
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match untag(v) {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// Every IAM statement of the functions' inline policies, conditional
+/// ones included.
+fn statements(f: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+        for s in policy["Statement"].as_sequence().unwrap() {
+            match s {
+                Value::Tagged(t) => out.push(&t.value.as_sequence().unwrap()[1]),
+                other => out.push(other),
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn consumer_event_source_is_safe_by_construction() {
+    let t = template();
+    let consumer = &t["Resources"]["ConsumerFunction"];
+    let msk = &consumer["Properties"]["Events"]["Orders"];
+    assert_eq!(msk["Type"], "MSK");
+    let p = &msk["Properties"];
+    assert_eq!(
+        strings(&p["FunctionResponseTypes"]),
+        vec!["ReportBatchItemFailures"]
+    );
+    assert_eq!(p["BisectBatchOnFunctionError"], Value::Bool(true));
+    assert!(p["ProvisionedPollerConfig"]["MinimumPollers"]
+        .as_u64()
+        .is_some());
+    // Retries bounded: a parameter that cannot be -1 (infinite).
+    let param = untag(&p["MaximumRetryAttempts"]).as_str().unwrap();
+    let param = &t["Parameters"][param];
+    assert!(param["MinValue"].as_i64().unwrap() >= 0);
+    assert!(param["MaxValue"].as_i64().unwrap() <= 10_000);
+    // Lambda's own on-failure destination behind ours.
+    let on_failure = &p["DestinationConfig"]["OnFailure"];
+    assert_eq!(on_failure["Type"], "SQS");
+    assert!(!matches!(on_failure["Destination"], Value::Null));
+}
+
+#[test]
+fn functions_are_rust_on_al2023() {
+    let t = template();
+    let fs = functions(&t);
+    assert_eq!(fs.len(), 2);
+    assert_eq!(t["Globals"]["Function"]["Runtime"], "provided.al2023");
+    assert_eq!(t["Globals"]["Function"]["Handler"], "bootstrap");
+    for (name, f) in fs {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{name}");
+        assert!(
+            f["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .is_some(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn no_wildcard_resource_on_data_plane_permissions() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        for s in statements(f) {
+            let resources = strings(&s["Resource"]);
+            let actions = strings(&s["Action"]);
+            if resources.iter().any(|r| r == "*") {
+                // Only EC2 networking, whose Describe calls have no
+                // resource-level permissions, may use "*".
+                assert!(
+                    actions.iter().all(|a| a.starts_with("ec2:")),
+                    "{name}: {actions:?} on *"
+                );
+            }
+            for a in &actions {
+                assert!(
+                    !a.ends_with(":*") && a != "*",
+                    "{name}: action wildcard {a}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dead_letter_storage_is_encrypted_and_outlives_the_source() {
+    let t = template();
+    for (name, r) in resources(&t) {
+        match r["Type"].as_str().unwrap() {
+            "AWS::SQS::Queue" => {
+                let p = &r["Properties"];
+                assert!(
+                    p["SqsManagedSseEnabled"] == Value::Bool(true)
+                        || !matches!(p["KmsMasterKeyId"], Value::Null),
+                    "{name}"
+                );
+                // MSK keeps 7 days by default; dead letters must stay longer.
+                assert!(
+                    p["MessageRetentionPeriod"].as_u64().unwrap() > 7 * 86_400,
+                    "{name}"
+                );
+            }
+            "AWS::SNS::Topic" => assert!(
+                !matches!(r["Properties"]["KmsMasterKeyId"], Value::Null),
+                "{name}"
+            ),
+            "AWS::S3::Bucket" => {
+                let p = &r["Properties"];
+                assert!(!matches!(p["BucketEncryption"], Value::Null), "{name}");
+                assert_eq!(
+                    p["PublicAccessBlockConfiguration"]["BlockPublicAcls"],
+                    Value::Bool(true)
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn alarms_cover_dlq_growth_write_failures_breaker_and_parking() {
+    let t = template();
+    let metrics: Vec<String> = resources(&t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .map(|(_, r)| r["Properties"]["MetricName"].as_str().unwrap().to_owned())
+        .collect();
+    for m in [
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "DlqWriteFailures",
+        "BreakerOpen",
+        "RecordsDeadLettered",
+    ] {
+        assert!(metrics.iter().any(|x| x == m), "no alarm on {m}");
+    }
+    assert!(resources(&t)
+        .iter()
+        .any(|(_, r)| r["Type"] == "AWS::CloudWatch::Dashboard"));
+}
+
+#[test]
+fn reprocessor_triggers_report_partial_failures() {
+    let t = template();
+    let events = t["Resources"]["ReprocessorFunction"]["Properties"]["Events"]
+        .as_mapping()
+        .unwrap();
+    assert_eq!(events.len(), 2);
+    for (_, e) in events {
+        assert_eq!(
+            strings(&e["Properties"]["FunctionResponseTypes"]),
+            vec!["ReportBatchItemFailures"]
+        );
+    }
+}
