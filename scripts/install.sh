@@ -66,7 +66,7 @@ for what in "${@:-stack}"; do
     nextest) nextest ;;
     lambda) lambda ;;
     lint) lint ;;
-    test) tansu; moto; nextest; lint ;;
+    test) tansu; moto; nextest; lint; lambda ;;
     *) say "unknown target: $what"; exit 2 ;;
   esac
 done

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the template checks, unit
 # and property tests, and the integration tests against a real local stack
-# (tansu + moto on loopback, on ports of its own), which it starts and stops.
+# (tansu + moto on loopback, on ports of its own), which it starts and stops,
+# then the release build for Lambda and its glibc check
+# (MSK_DLQ_SKIP_LAMBDA_BUILD=1 skips that last step).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -35,3 +37,10 @@ unset AWS_ENDPOINT_URL
 
 step "tests"
 cargo nextest run --workspace --no-fail-fast
+
+scripts/stack.sh down >/dev/null 2>&1 || true
+if [[ "${MSK_DLQ_SKIP_LAMBDA_BUILD:-0}" != 1 ]]; then
+  step "Lambda build (cargo lambda, zig) and glibc check"
+  cargo lambda build --release --bins -p consumer -p reprocessor
+  scripts/glibc-check.sh "${CARGO_TARGET_DIR:-target}/lambda"
+fi

@@ -196,3 +196,84 @@ impl ClientContext for KafkaContext {
 }
 
 impl ConsumerContext for KafkaContext {}
+
+/// A Kafka message's headers, in order, as owned bytes (null values empty).
+pub fn headers_of<M: rdkafka::Message>(m: &M) -> Vec<crate::event::Header> {
+    use rdkafka::message::Headers as _;
+    m.headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| crate::event::Header {
+                    name: h.key.to_owned(),
+                    value: h.value.unwrap_or_default().to_vec(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(security: Security) -> KafkaConnection {
+        KafkaConnection {
+            bootstrap_servers: None,
+            security,
+            sasl_username: Some("user".into()),
+            sasl_password: Some("s3cret".into()),
+            ca_location: None,
+            region: Some("us-east-1".into()),
+        }
+    }
+
+    #[test]
+    fn security_modes_map_to_librdkafka_settings() {
+        let c = conn(Security::ScramSha512).client_config("b:9096");
+        assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(c.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(c.get("sasl.username"), Some("user"));
+        let c = conn(Security::Iam).client_config("b:9098");
+        assert_eq!(c.get("sasl.mechanism"), Some("OAUTHBEARER"));
+        assert_eq!(c.get("sasl.password"), None);
+        assert_eq!(
+            conn(Security::Tls)
+                .client_config("b:9094")
+                .get("security.protocol"),
+            Some("ssl")
+        );
+        assert_eq!(
+            conn(Security::Plaintext)
+                .client_config("b:9092")
+                .get("security.protocol"),
+            Some("plaintext")
+        );
+    }
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let text = format!("{:?}", conn(Security::ScramSha256));
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+
+    #[test]
+    fn scram_and_iam_need_their_settings() {
+        let vars = [(VAR_SECURITY, "scram-sha-512")];
+        let mut r = Reader::new(&vars);
+        KafkaConnection::read(&mut r);
+        let text: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|e| e.starts_with("MSK_DLQ_KAFKA_SASL_USERNAME is required")),
+            "{text:?}"
+        );
+        let vars = [(VAR_SECURITY, "iam")];
+        let mut r = Reader::new(&vars);
+        KafkaConnection::read(&mut r);
+        assert!(r
+            .errors
+            .iter()
+            .any(|e| e.to_string().starts_with("AWS_REGION is required")));
+    }
+}

@@ -9,14 +9,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::message::{Header as KHeader, Headers as _, OwnedHeaders};
+use rdkafka::message::{Header as KHeader, OwnedHeaders};
 use rdkafka::producer::FutureRecord;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use crate::dead_letter::{FetchBack, Format, Parsed, StoredDeadLetter, StoredValue};
 use crate::envelope::H_PREFIX;
-use crate::event::Header;
 use crate::kafka::{KafkaConnection, KafkaContext};
 use crate::outcome::DlqKind;
 use crate::replay::{plan, to_letter, Filters, Plan, ReplayRecord, ReplaySettings};
@@ -474,17 +473,7 @@ fn fetch_back_blocking(
                 if m.offset() > range.last_offset {
                     return Ok(out);
                 }
-                let headers: Vec<Header> = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| Header {
-                                name: h.key.to_owned(),
-                                value: h.value.unwrap_or_default().to_vec(),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let headers = crate::kafka::headers_of(&m);
                 let replay_count = headers
                     .iter()
                     .find(|h| h.name == crate::envelope::H_REPLAY_COUNT)

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
-use rdkafka::message::Headers as _;
 use rdkafka::{Message as _, Offset, TopicPartitionList};
 
 use crate::dead_letter::{from_kafka, from_message_body, ParseError, Parsed};
-use crate::event::Header;
 use crate::kafka::{KafkaConnection, KafkaContext};
 
 #[derive(Debug, thiserror::Error)]
@@ -363,17 +361,7 @@ impl KafkaSource {
             if m.offset() >= end {
                 continue;
             }
-            let headers: Vec<Header> = m
-                .headers()
-                .map(|h| {
-                    h.iter()
-                        .map(|h| Header {
-                            name: h.key.to_owned(),
-                            value: h.value.unwrap_or_default().to_vec(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let headers = crate::kafka::headers_of(&m);
             self.pending
                 .entry(m.partition())
                 .or_default()

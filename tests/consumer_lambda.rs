@@ -175,3 +175,20 @@ async fn bad_configuration_stops_the_cold_start_naming_each_problem() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn a_six_megabyte_event_of_ten_thousand_records_is_processed() {
+    let event = msk_dlq::sample::synthetic_event("orders", 10_000, 8, 400);
+    assert!(event.len() > 5_500_000);
+    let mut f = consumer(&[]).await;
+    let reply = f.invoke(&event, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(reply, Reply::Response(r#"{"batchItemFailures":[]}"#.into()));
+    let summary = f
+        .stderr_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["fields"]["message"] == "batch done")
+        .unwrap();
+    assert_eq!(summary["fields"]["processed"], 10_000);
+    f.stop().await;
+}

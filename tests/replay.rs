@@ -476,3 +476,66 @@ async fn reprocessor_binary_answers_sqs_and_msk_sample_events() {
     assert!(message.contains("unknown kind \"sometimes\""), "{message}");
     f.stop().await;
 }
+
+#[tokio::test]
+async fn cli_errors_name_what_is_wrong() {
+    let run = |args: Vec<&'static str>| async move {
+        let out = tokio::process::Command::new(workspace_bin("msk-dlq"))
+            .args(&args)
+            .envs(AWS_ENV)
+            .env_remove("AWS_ENDPOINT_URL")
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(vec![
+        "--sqs-queue-url",
+        "http://127.0.0.1:1/000000000000/q",
+        "peek",
+        "--kind",
+        "sometimes",
+    ])
+    .await;
+    assert!(
+        e.contains("--kind") && e.contains("unknown kind \"sometimes\""),
+        "{e}"
+    );
+    let e = run(vec!["stats"]).await;
+    assert!(e.contains("no DLQ given"), "{e}");
+    let e = run(vec!["--kafka-topic", "t", "stats"]).await;
+    assert!(e.contains("no bootstrap servers given"), "{e}");
+    let e = run(vec![
+        "--sqs-queue-url",
+        "http://127.0.0.1:1/000000000000/q",
+        "--kafka-topic",
+        "t",
+        "stats",
+    ])
+    .await;
+    assert!(e.contains("not both"), "{e}");
+    let e = run(vec![
+        "--kafka-topic",
+        "t",
+        "--bootstrap",
+        "127.0.0.1:29999",
+        "--security",
+        "scram-sha-512",
+        "stats",
+    ])
+    .await;
+    assert!(e.contains("needs --sasl-username"), "{e}");
+    let e = run(vec![
+        "--kafka-topic",
+        "t",
+        "--bootstrap",
+        "127.0.0.1:1",
+        "purge",
+        "--kind",
+        "manual",
+        "--yes",
+    ])
+    .await;
+    assert!(e.contains("purge of a Kafka DLQ takes no filters"), "{e}");
+}
