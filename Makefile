@@ -15,6 +15,7 @@ test: ## All checks and tests (installs what is missing)
 up: ## Start the local stack (Kafka + SQS/SNS/S3 on loopback)
 	scripts/install.sh stack
 	MSK_DLQ_STACK_TOPICS="shop.orders-v1:3 orders-dlq:3 orders-parking-lot:1" scripts/stack.sh up
+	@eval "$$(scripts/stack.sh env)" && python3 scripts/demo_resources.py
 	@scripts/stack.sh env
 
 down: ## Stop the local stack

@@ -36,7 +36,7 @@ impl RecordHandler for TenPercentBad {
 fn decode(c: &mut Criterion) {
     let mut g = c.benchmark_group("decode");
     for records in [100usize, 10_000] {
-        let ev = synthetic_event("orders", records, 8, 400);
+        let ev = synthetic_event("orders", records, 8, 300);
         g.throughput(Throughput::Bytes(ev.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(records), &ev, |b, ev| {
             b.iter(|| decode_event(ev).unwrap())
@@ -51,7 +51,7 @@ fn process(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut g = c.benchmark_group("process");
-    let ev = synthetic_event("orders", 10_000, 8, 400);
+    let ev = synthetic_event("orders", 10_000, 8, 300);
     let batch = decode_event(&ev).unwrap();
     g.throughput(Throughput::Elements(10_000));
     for (name, ordering) in [

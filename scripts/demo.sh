@@ -27,12 +27,8 @@ scripts/stack.sh down >/dev/null 2>&1 || true
 scripts/stack.sh up
 trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 eval "$(scripts/stack.sh env)"
-QUEUE_URL=$(python3 - <<PY
-import boto3
-sqs = boto3.client("sqs", endpoint_url="$AWS_ENDPOINT_URL", region_name="us-east-1")
-print(sqs.create_queue(QueueName="orders-dlq")["QueueUrl"])
-PY
-)
+eval "$(python3 scripts/demo_resources.py)"
+QUEUE_URL=$DEMO_SQS_DLQ_URL
 echo "SQS DLQ: $QUEUE_URL"
 cli() { "$TARGET/msk-dlq" "$@"; }
 
@@ -51,6 +47,11 @@ MSK_DLQ_SINK=sqs MSK_DLQ_SQS_QUEUE_URL=$QUEUE_URL MSK_DLQ_ORDERING=independent M
   "$TARGET/lambda-emulator" --name orders-consumer --event events/msk-mixed.json -- "$TARGET/consumer" | sed 's/^/  response: /'
 cli --sqs-queue-url "$QUEUE_URL" stats
 cli --sqs-queue-url "$QUEUE_URL" peek --kind permanent
+
+step "3b. And with an SNS DLQ topic (its SQS subscriber shows what arrived)"
+MSK_DLQ_SINK=sns MSK_DLQ_SNS_TOPIC_ARN=$DEMO_SNS_DLQ_ARN MSK_DLQ_ORDERING=independent MSK_DLQ_METRICS=false \
+  "$TARGET/lambda-emulator" --name orders-consumer --event events/msk-mixed.json -- "$TARGET/consumer" | sed 's/^/  response: /'
+cli --sqs-queue-url "$DEMO_SNS_SUBSCRIBER_URL" stats | head -n 3
 
 step "4. Replay the Kafka DLQ to the source topic (dry run, then for real)"
 cli --kafka-topic orders-dlq --bootstrap "$KAFKA" replay --dry-run | tail -n 1

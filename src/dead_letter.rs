@@ -470,6 +470,44 @@ mod tests {
     }
 
     #[test]
+    fn lambda_kafka_destination_record_carries_its_one_record() {
+        let event = r#"{"eventSource":"aws:kafka","eventSourceArn":"arn:aws:kafka:x","bootstrapServers":"b:9092","records":{"orders-1":[
+            {"topic":"orders","partition":1,"offset":7,"timestamp":1545084650987,"timestampType":"CREATE_TIME","key":"aw==","value":"dg==","headers":[{"h":[104]}]}]}}"#;
+        let doc = serde_json::json!({
+            "requestContext": {"condition": "RetriesExhausted", "functionArn": "arn:aws:lambda:us-east-1:1:function:f"},
+            "version": "1.0", "timestamp": "2026-11-22T04:00:00.000Z",
+            "recordInfo": {"offset": "7", "timestamp": "1545084650987"},
+            "payload": event,
+        });
+        let value = doc.to_string();
+        let Parsed::Letters(l) = from_kafka(Some(b"k"), Some(value.as_bytes()), &[]).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(l[0].format, Format::LambdaKafkaDestination);
+        assert_eq!(
+            (l[0].topic.as_deref(), l[0].partition, l[0].offset),
+            (Some("orders"), Some(1), Some(7))
+        );
+        assert_eq!(l[0].value, StoredValue::Inline(Some(b"v".to_vec())));
+        assert_eq!(l[0].headers[0].value, b"h");
+        assert_eq!(l[0].error_type.as_deref(), Some("RetriesExhausted"));
+    }
+
+    #[test]
+    fn sns_notification_around_an_envelope_is_unwrapped() {
+        let env = r#"{"version":1,"source":{"eventSource":"aws:kafka","topic":"orders","partition":0,"offset":3,"timestamp":1},
+            "key":null,"value":"dg==","headers":[],"error":{"kind":"manual","type":"Review","message":"m"},
+            "attempts":1,"failedAt":"2026-11-22T04:00:00.000Z","consumer":"c","replayCount":2}"#;
+        let note = serde_json::json!({"Type": "Notification", "Message": env}).to_string();
+        let Parsed::Letters(l) = from_message_body(&note).unwrap() else {
+            panic!()
+        };
+        assert_eq!((l[0].offset, l[0].replay_count), (Some(3), 2));
+        assert_eq!(l[0].kind, Some(DlqKind::Manual));
+    }
+
+    #[test]
     fn unknown_bodies_are_named() {
         assert!(matches!(
             from_message_body("{\"a\":1}"),

@@ -122,13 +122,36 @@ impl DeadLetter {
         )
     }
 
+    /// The record within its partition: the offset, or for a record whose
+    /// offset is unknown a digest of its bytes, so two such records never
+    /// share an id.
+    pub fn record_ref(&self) -> String {
+        match self.offset() {
+            Some(o) if o >= 0 => o.to_string(),
+            _ => format!(
+                "raw-{}",
+                &hex(&Sha256::digest(self.value().unwrap_or_default()))[..16]
+            ),
+        }
+    }
+
+    /// Short digest of the source cluster, so equal topic names of two
+    /// clusters never share an id.
+    pub fn source_ref(&self) -> String {
+        hex(&Sha256::digest(self.source.label().as_bytes()))[..12].to_owned()
+    }
+
     /// Stable across retries of the same dead-lettering, new for each replay
-    /// generation, so FIFO dedup drops only true duplicates.
+    /// generation, so FIFO dedup drops only true duplicates: a digest of
+    /// `<source>|<topic>-<partition>-<offset>-<replayCount>`.
     pub fn dedup_id(&self) -> String {
-        let offset = self
-            .offset()
-            .map_or_else(|| "unknown".to_owned(), |o| o.to_string());
-        let text = format!("{}-{}-{}", self.group_id(), offset, self.replay_count);
+        let text = format!(
+            "{}|{}-{}-{}",
+            self.source.label(),
+            self.group_id(),
+            self.record_ref(),
+            self.replay_count
+        );
         hex(&Sha256::digest(text.as_bytes()))
     }
 
@@ -291,9 +314,8 @@ pub enum EnvelopeDecodeError {
 }
 
 impl Envelope {
-    pub fn to_json(&self) -> String {
-        // Serializing plain owned data into a String cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
     }
 
     pub fn from_json(text: &str) -> Result<Self, EnvelopeDecodeError> {
@@ -429,7 +451,7 @@ mod tests {
     fn envelope_round_trips() {
         let l = letter();
         let env = l.envelope();
-        let back = Envelope::from_json(&env.to_json()).unwrap();
+        let back = Envelope::from_json(&env.to_json().unwrap()).unwrap();
         assert_eq!(back, env);
         assert_eq!(back.key_bytes().unwrap(), None);
         assert_eq!(back.value_bytes().unwrap(), Some(b"{}".to_vec()));
@@ -446,6 +468,31 @@ mod tests {
         assert_ne!(a.dedup_id(), b.dedup_id());
         assert_eq!(a.group_id(), "orders-3");
         assert_eq!(a.dedup_id().len(), 64);
+    }
+
+    #[test]
+    fn records_without_offset_get_distinct_ids() {
+        let raw = |text: &str| DeadLetter {
+            record: DeadRecord::Malformed(Arc::new(MalformedRecord {
+                raw: text.into(),
+                reason: "bad".into(),
+                topic: Some("orders".into()),
+                partition: None,
+                offset: None,
+                timestamp: None,
+            })),
+            kind: DlqKind::Malformed,
+            ..letter()
+        };
+        assert_ne!(raw("{\"a\":1}").dedup_id(), raw("{\"a\":2}").dedup_id());
+        assert_eq!(raw("{\"a\":1}").dedup_id(), raw("{\"a\":1}").dedup_id());
+        let mut other_cluster = letter();
+        other_cluster.source = Arc::new(BatchSource {
+            event_source: "SelfManagedKafka".into(),
+            event_source_arn: None,
+            bootstrap_servers: None,
+        });
+        assert_ne!(letter().dedup_id(), other_cluster.dedup_id());
     }
 
     #[test]

@@ -180,7 +180,35 @@ struct WireEvent<'a> {
     #[serde(borrow, default)]
     bootstrap_servers: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
-    records: Option<BTreeMap<Cow<'a, str>, &'a RawValue>>,
+    records: Option<RecordsMap<'a>>,
+}
+
+/// The `records` object with its keys in event order and duplicates kept:
+/// a map type would silently drop all but one array of a repeated key, and
+/// those records would be neither processed nor reported.
+struct RecordsMap<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RecordsMap<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = RecordsMap<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of <topic>-<partition> keys")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(RecordsMap(out))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -246,19 +274,30 @@ pub fn decode_event(json: &str) -> Result<Batch, EventError> {
         bootstrap_servers: wire.bootstrap_servers.map(Cow::into_owned),
     });
 
-    let mut partitions = Vec::with_capacity(records.len());
-    for (key, raw_list) in records {
+    let mut partitions: Vec<PartitionBatch> = Vec::with_capacity(records.0.len());
+    for (key, raw_list) in records.0 {
         let raw_records: Vec<&RawValue> =
             serde_json::from_str(raw_list.get()).map_err(|e| EventError::InvalidField {
                 field: format!("records.{key}"),
                 reason: format!("expected an array of records: {e}"),
             })?;
-        let key: Arc<str> = Arc::from(key.as_ref());
-        let entries = raw_records
+        // A repeated key continues its partition rather than replacing it.
+        let index = match partitions.iter().position(|p| *p.key == *key) {
+            Some(i) => i,
+            None => {
+                partitions.push(PartitionBatch {
+                    key: Arc::from(key.as_ref()),
+                    entries: Vec::with_capacity(raw_records.len()),
+                });
+                partitions.len() - 1
+            }
+        };
+        let key = partitions[index].key.clone();
+        let entries: Vec<BatchEntry> = raw_records
             .into_iter()
             .map(|raw| decode_record(&key, raw))
             .collect();
-        partitions.push(PartitionBatch { key, entries });
+        partitions[index].entries.extend(entries);
     }
     Ok(Batch { source, partitions })
 }

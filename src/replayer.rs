@@ -159,7 +159,12 @@ impl Replayer {
                 }
             }
         };
-        let mut verdict = Verdict::Done;
+        // A dry run changes nothing, so nothing is acknowledged either.
+        let mut verdict = if self.cfg.dry_run {
+            Verdict::Keep
+        } else {
+            Verdict::Done
+        };
         for letter in letters {
             if self.handle_letter(letter, deadline, summary).await == Verdict::Keep {
                 verdict = Verdict::Keep;
@@ -182,7 +187,10 @@ impl Replayer {
         let mut value = match &letter.value {
             StoredValue::Inline(v) => v.clone(),
             StoredValue::S3(loc) => match &self.claim_check {
-                Some(c) => match c.fetch(loc).await {
+                Some(c) => match tokio::time::timeout_at(deadline, c.fetch(loc))
+                    .await
+                    .unwrap_or_else(|_| Err("S3 read did not finish before the deadline".into()))
+                {
                     Ok(v) => Some(v),
                     Err(e) => {
                         tracing::warn!(error = %e, "claim-checked value could not be read; dead letter kept");
@@ -215,7 +223,11 @@ impl Replayer {
         }
         match plan {
             Plan::Replay(record) => {
-                self.wait_for_rate_slot().await;
+                if !self.wait_for_rate_slot(deadline).await {
+                    // No time left for this one: it stays for the next run.
+                    summary.failed += 1;
+                    return Verdict::Keep;
+                }
                 let bootstrap = self
                     .cfg
                     .connection
@@ -273,17 +285,26 @@ impl Replayer {
         }
     }
 
-    async fn wait_for_rate_slot(&self) {
+    /// Waits for the rate limit; `false` if the slot comes after `deadline`.
+    async fn wait_for_rate_slot(&self, deadline: Instant) -> bool {
+        if Instant::now() >= deadline {
+            return false;
+        }
         let Some(rate) = self.cfg.rate_per_sec.filter(|r| *r > 0.0) else {
-            return;
+            return true;
         };
-        let interval = Duration::from_secs_f64(1.0 / rate);
+        // A rate so small the interval overflows means one an hour.
+        let interval = Duration::try_from_secs_f64(1.0 / rate).unwrap_or(Duration::from_secs(3600));
         let mut next = self.next_slot.lock().await;
         let now = Instant::now();
         let at = (*next).max(now);
+        if at >= deadline {
+            return false;
+        }
         *next = at + interval;
         drop(next);
         tokio::time::sleep_until(at).await;
+        true
     }
 
     fn producer(&self, bootstrap: &str) -> Result<Arc<DlqProducer>, String> {
@@ -352,44 +373,50 @@ impl Replayer {
                 summary.failed += 1;
                 return None;
             };
-            match fetch_back(&self.cfg.connection, &bootstrap, range, deadline).await {
-                Ok(records) => {
-                    summary.fetched_back += records.len() as u64;
-                    out.extend(records);
-                }
-                Err(e @ FetchError::Gone { .. }) => {
-                    // Counted and parked with the reason, never silently dropped.
-                    tracing::error!(error = %e, "fetch-back impossible; parking the on-failure document");
-                    summary.fetch_back_gone += 1;
-                    let stub = StoredDeadLetter {
-                        format: Format::LambdaPayload,
-                        topic: Some(range.topic.clone()),
-                        partition: Some(range.partition),
-                        offset: Some(range.first_offset),
-                        timestamp: None,
-                        key: None,
-                        value: StoredValue::Inline(None),
-                        headers: Vec::new(),
-                        kind: Some(DlqKind::RetriesExhausted),
-                        error_type: range.condition.clone(),
-                        error_message: Some(e.to_string()),
-                        failed_at_ms: None,
-                        replay_count: 0,
-                        consumer: None,
-                        source: range.source.clone(),
-                        bootstrap_servers: Some(bootstrap.clone()),
-                    };
-                    if self
-                        .park(&stub, None, &e.to_string(), deadline, summary)
-                        .await
-                        == Verdict::Keep
-                    {
+            let (records, gone) =
+                match fetch_back(&self.cfg.connection, &bootstrap, range, deadline).await {
+                    Ok(fetched) => fetched,
+                    Err(e @ FetchError::Gone { .. }) => (Vec::new(), Some(e)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "fetch-back failed; kept");
+                        summary.failed += 1;
                         return None;
                     }
+                };
+            summary.fetched_back += records.len() as u64;
+            out.extend(records);
+            if let Some(e) = gone {
+                // Counted and parked with the reason, never silently dropped;
+                // what is still in the topic is replayed.
+                tracing::error!(error = %e, "part of the range is gone from the topic; parking a record of it");
+                summary.fetch_back_gone += 1;
+                if self.cfg.dry_run {
+                    summary.parked += 1;
+                    continue;
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "fetch-back failed; kept");
-                    summary.failed += 1;
+                let stub = StoredDeadLetter {
+                    format: Format::LambdaPayload,
+                    topic: Some(range.topic.clone()),
+                    partition: Some(range.partition),
+                    offset: Some(range.first_offset),
+                    timestamp: None,
+                    key: None,
+                    value: StoredValue::Inline(None),
+                    headers: Vec::new(),
+                    kind: Some(DlqKind::RetriesExhausted),
+                    error_type: range.condition.clone(),
+                    error_message: Some(e.to_string()),
+                    failed_at_ms: None,
+                    replay_count: 0,
+                    consumer: None,
+                    source: range.source.clone(),
+                    bootstrap_servers: Some(bootstrap.clone()),
+                };
+                if self
+                    .park(&stub, None, &e.to_string(), deadline, summary)
+                    .await
+                    == Verdict::Keep
+                {
                     return None;
                 }
             }
@@ -398,14 +425,19 @@ impl Replayer {
     }
 }
 
+/// What a fetch-back read, and the part of the range no longer in the topic.
+pub type Fetched = (Vec<StoredDeadLetter>, Option<FetchError>);
+
 /// Reads exactly the offsets `first..=last` of one partition back from the
 /// source cluster (assign + seek; no consumer group offsets are committed).
+/// Offsets before the partition's start are reported as gone; the rest of
+/// the range is still read.
 pub async fn fetch_back(
     connection: &KafkaConnection,
     bootstrap: &str,
     range: &FetchBack,
     deadline: Instant,
-) -> Result<Vec<StoredDeadLetter>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let connection = connection.clone();
     let bootstrap = bootstrap.to_owned();
     let range = range.clone();
@@ -425,7 +457,7 @@ fn fetch_back_blocking(
     bootstrap: &str,
     range: &FetchBack,
     timeout: Duration,
-) -> Result<Vec<StoredDeadLetter>, FetchError> {
+) -> Result<Fetched, FetchError> {
     let failed = |message: String| FetchError::Failed {
         topic: range.topic.clone(),
         partition: range.partition,
@@ -443,15 +475,18 @@ fn fetch_back_blocking(
     let (low, high) = consumer
         .fetch_watermarks(&range.topic, range.partition, timeout)
         .map_err(|e| failed(e.to_string()))?;
-    if range.first_offset < low {
-        return Err(FetchError::Gone {
-            topic: range.topic.clone(),
-            partition: range.partition,
-            first: range.first_offset,
-            last: range.last_offset,
-            low,
-        });
+    let gone = |last: i64| FetchError::Gone {
+        topic: range.topic.clone(),
+        partition: range.partition,
+        first: range.first_offset,
+        last,
+        low,
+    };
+    if range.last_offset < low {
+        return Err(gone(range.last_offset));
     }
+    let gone_part = (range.first_offset < low).then(|| gone(low - 1));
+    let start = range.first_offset.max(low);
     if range.last_offset >= high {
         return Err(failed(format!(
             "offset {} is beyond the end of the partition ({high})",
@@ -459,19 +494,15 @@ fn fetch_back_blocking(
         )));
     }
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(
-        &range.topic,
-        range.partition,
-        Offset::Offset(range.first_offset),
-    )
-    .map_err(|e| failed(e.to_string()))?;
+    tpl.add_partition_offset(&range.topic, range.partition, Offset::Offset(start))
+        .map_err(|e| failed(e.to_string()))?;
     consumer.assign(&tpl).map_err(|e| failed(e.to_string()))?;
     let mut out = Vec::new();
     while started.elapsed() < timeout {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
                 if m.offset() > range.last_offset {
-                    return Ok(out);
+                    return Ok((out, gone_part));
                 }
                 let headers = crate::kafka::headers_of(&m);
                 let replay_count = headers
@@ -501,12 +532,12 @@ fn fetch_back_blocking(
                     bootstrap_servers: Some(bootstrap.to_owned()),
                 });
                 if m.offset() >= range.last_offset {
-                    return Ok(out);
+                    return Ok((out, gone_part));
                 }
             }
             // The end is past `last` (checked above): every offset of the
             // range that still exists was read (compaction leaves gaps).
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok(out),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok((out, gone_part)),
             Some(Err(e)) => return Err(failed(e.to_string())),
             None => {}
         }

@@ -173,12 +173,14 @@ pub async fn run_job(
 ) -> Result<ReplaySummary, crate::source::SourceError> {
     let mut summary = ReplaySummary::default();
     loop {
-        if limit.is_some_and(|l| summary.letters >= l)
-            || Instant::now() + Duration::from_secs(2) >= deadline
-        {
+        // Stop early enough to settle what was read before the deadline.
+        let stop_reading = deadline
+            .checked_sub(Duration::from_secs(5))
+            .unwrap_or(deadline);
+        if limit.is_some_and(|l| summary.letters >= l) || Instant::now() >= stop_reading {
             break;
         }
-        let items = source.read(10).await?;
+        let items = source.read(10, stop_reading).await?;
         if items.is_empty() {
             break;
         }
@@ -238,6 +240,8 @@ pub enum ReprocessError {
     Event(#[from] crate::event::EventError),
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    #[error("{0} dead letter(s) without a readable offset could not be replayed; failing the whole batch so it is retried")]
+    Unidentifiable(usize),
 }
 
 impl From<ReprocessError> for lambda_runtime::Diagnostic {
@@ -247,6 +251,7 @@ impl From<ReprocessError> for lambda_runtime::Diagnostic {
             ReprocessError::BadJob(_) => "InvalidReplayJob",
             ReprocessError::Event(_) => "InvalidKafkaEvent",
             ReprocessError::Source(_) => "DlqSourceError",
+            ReprocessError::Unidentifiable(_) => "UnidentifiableRecords",
         };
         lambda_runtime::Diagnostic {
             error_type: t.to_owned(),
@@ -335,6 +340,7 @@ pub async fn handle_kafka(
     let batch = decode_event(event)?;
     let mut summary = ReplaySummary::default();
     let mut failures = Vec::new();
+    let mut unidentifiable = 0usize;
     for e in batch.entries() {
         let verdict = match &e.entry {
             Entry::Record(r) => {
@@ -352,16 +358,22 @@ pub async fn handle_kafka(
                 Verdict::Keep
             }
         };
-        if let (Verdict::Keep, Some(offset)) = (verdict, e.id.offset) {
-            failures.push(ItemFailure {
+        match (verdict, e.id.offset) {
+            (Verdict::Done, _) => {}
+            (Verdict::Keep, Some(offset)) => failures.push(ItemFailure {
                 item_identifier: ItemIdentifier {
                     partition: e.id.partition_key.to_string(),
                     offset,
                 },
-            });
+            }),
+            (Verdict::Keep, None) => unidentifiable += 1,
         }
     }
     log_summary(&summary);
+    if unidentifiable > 0 {
+        // Lambda cannot be told which record to keep: fail the whole batch.
+        return Err(ReprocessError::Unidentifiable(unidentifiable));
+    }
     Ok(BatchResponse {
         batch_item_failures: failures,
     })

@@ -173,11 +173,15 @@ impl DlqSource {
         }
     }
 
-    /// Up to `max` messages; empty when the DLQ is drained.
-    pub async fn read(&mut self, max: usize) -> Result<Vec<DlqItem>, SourceError> {
+    /// Up to `max` messages; empty when the DLQ is drained (or `until` came).
+    pub async fn read(
+        &mut self,
+        max: usize,
+        until: tokio::time::Instant,
+    ) -> Result<Vec<DlqItem>, SourceError> {
         match self {
             DlqSource::Sqs(s) => s.read(max).await,
-            DlqSource::Kafka(k) => tokio::task::block_in_place(|| k.read(max)),
+            DlqSource::Kafka(k) => tokio::task::block_in_place(|| k.read(max, until)),
         }
     }
 
@@ -348,10 +352,14 @@ impl KafkaSource {
             .all(|(p, end)| self.positions.get(p).copied().unwrap_or(0) >= *end)
     }
 
-    fn read(&mut self, max: usize) -> Result<Vec<DlqItem>, SourceError> {
+    fn read(
+        &mut self,
+        max: usize,
+        until: tokio::time::Instant,
+    ) -> Result<Vec<DlqItem>, SourceError> {
         let mut out = Vec::new();
-        let started = std::time::Instant::now();
-        while out.len() < max && !self.drained() && started.elapsed() < Duration::from_secs(10) {
+        let until = until.min(tokio::time::Instant::now() + Duration::from_secs(10));
+        while out.len() < max && !self.drained() && tokio::time::Instant::now() < until {
             let Some(msg) = self.consumer.poll(Duration::from_millis(200)) else {
                 continue;
             };

@@ -183,3 +183,21 @@ fn empty_records_map_is_an_empty_batch() {
     let b = decode_event(r#"{"eventSource":"SelfManagedKafka","records":{}}"#).unwrap();
     assert!(b.is_empty());
 }
+
+#[test]
+fn a_repeated_partition_key_keeps_every_record() {
+    let ev = r#"{"eventSource":"aws:kafka","records":{
+        "t-0":[{"topic":"t","partition":0,"offset":1,"timestamp":1,"value":null,"headers":[]}],
+        "t-1":[{"topic":"t","partition":1,"offset":5,"timestamp":1,"value":null,"headers":[]}],
+        "t-0":[{"topic":"t","partition":0,"offset":2,"timestamp":1,"value":null,"headers":[]}]}}"#;
+    let b = decode_event(ev).unwrap();
+    assert_eq!(b.len(), 3);
+    let keys: Vec<&str> = b.partitions.iter().map(|p| &*p.key).collect();
+    assert_eq!(keys, vec!["t-0", "t-1"]);
+    let offsets: Vec<Option<i64>> = b.partitions[0]
+        .entries
+        .iter()
+        .map(|e| e.id.offset)
+        .collect();
+    assert_eq!(offsets, vec![Some(1), Some(2)]);
+}

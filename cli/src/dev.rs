@@ -37,7 +37,7 @@ pub enum DevCmd {
         records: usize,
         #[arg(long, default_value_t = 8)]
         partitions: usize,
-        #[arg(long, default_value_t = 400)]
+        #[arg(long, default_value_t = 300)]
         value_bytes: usize,
         #[arg(long, default_value = "orders")]
         topic: String,

@@ -113,8 +113,8 @@ enum Cmd {
         /// Show what would happen; change nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Replays per second at most.
-        #[arg(long)]
+        /// Replays per second at most (0.001 to 100000).
+        #[arg(long, value_parser = parse_rate)]
         rate: Option<f64>,
         /// Dead letters to take at most.
         #[arg(long)]
@@ -132,7 +132,7 @@ enum Cmd {
         #[arg(long)]
         parking_sqs_queue_url: Option<String>,
         /// Stop after this many seconds.
-        #[arg(long, default_value_t = 3600)]
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
         max_seconds: u64,
         /// Print the summary as JSON.
         #[arg(long)]
@@ -223,6 +223,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.001..=100_000.0).contains(&r) => Ok(r),
+        _ => Err(format!(
+            "{s:?} is not a rate from 0.001 to 100000 per second"
+        )),
+    }
+}
+
 impl FilterArgs {
     fn parse(&self) -> anyhow::Result<Filters> {
         Ok(Filters {
@@ -302,7 +311,9 @@ impl DlqArgs {
 async fn read_all(source: &mut DlqSource, max: usize) -> anyhow::Result<Vec<DlqItem>> {
     let mut items = Vec::new();
     while items.len() < max {
-        let batch = source.read(10).await?;
+        let batch = source
+            .read(10, Instant::now() + Duration::from_secs(60))
+            .await?;
         if batch.is_empty() {
             break;
         }
@@ -463,7 +474,9 @@ async fn purge(dlq: &DlqArgs, filters: &Filters, yes: bool) -> anyhow::Result<()
     let mut source = dlq.open(true).await?;
     let mut purged = 0;
     loop {
-        let batch = source.read(10).await?;
+        let batch = source
+            .read(10, Instant::now() + Duration::from_secs(60))
+            .await?;
         if batch.is_empty() {
             break;
         }

@@ -73,26 +73,36 @@ pub struct BatchedSink<T> {
 }
 
 impl<T: BatchTransport> BatchedSink<T> {
-    pub fn message(&self, index: usize, envelope: &Envelope, letter: &DeadLetter) -> OutMessage {
+    pub fn message(
+        &self,
+        index: usize,
+        envelope: &Envelope,
+        letter: &DeadLetter,
+    ) -> Result<OutMessage, SinkError> {
         let mut attributes = vec![(ATTR_KIND, letter.kind.as_str().to_owned())];
         if let Some(t) = letter.topic() {
             attributes.push((ATTR_TOPIC, t.to_owned()));
         }
         let fifo = self.transport.fifo();
-        OutMessage {
+        // An envelope that cannot be written must not go out empty.
+        let body = envelope.to_json().map_err(|e| SinkError::Unavailable {
+            sink: self.transport.name(),
+            message: format!("envelope could not be serialized: {e}"),
+        })?;
+        Ok(OutMessage {
             id: index.to_string(),
-            body: envelope.to_json(),
+            body,
             attributes,
             group_id: fifo.then(|| letter.group_id()),
             dedup_id: fifo.then(|| letter.dedup_id()),
-        }
+        })
     }
 
     /// The message for a letter, claim-checked to S3 if too large.
     async fn prepare(&self, index: usize, letter: &DeadLetter) -> Result<OutMessage, SinkError> {
         let name = self.transport.name();
         let mut envelope = letter.envelope();
-        let msg = self.message(index, &envelope, letter);
+        let msg = self.message(index, &envelope, letter)?;
         let size = msg.size();
         if size <= self.max_message_bytes {
             return Ok(msg);
@@ -119,7 +129,7 @@ impl<T: BatchTransport> BatchedSink<T> {
         envelope.value = None;
         envelope.raw = None;
         envelope.value_location = Some(location);
-        let msg = self.message(index, &envelope, letter);
+        let msg = self.message(index, &envelope, letter)?;
         if msg.size() > self.max_message_bytes {
             // Headers or key alone exceed the limit: nothing more to move out.
             return Err(SinkError::TooLarge {

@@ -17,12 +17,11 @@ impl ClaimCheck {
     /// write overwrites instead of piling up.
     pub fn object_key(&self, letter: &DeadLetter) -> String {
         format!(
-            "{}{}/{}-{}.bin",
+            "{}{}/{}/{}-{}.bin",
             self.prefix,
+            letter.source_ref(),
             letter.group_id(),
-            letter
-                .offset()
-                .map_or_else(|| "unknown".to_owned(), |o| o.to_string()),
+            letter.record_ref(),
             letter.replay_count
         )
     }
