@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::stack::{
     self, consume, create_queue, create_topic, header, headers_of, receive, unique,
 };
-use common::{env, golden_text, read_event, workspace_bin};
+use common::{golden_text, read_event};
 use lambda_emulator::{Function, Reply};
 use msk_dlq::envelope::{Envelope, H_ERROR_TYPE, H_KIND, H_OFFSET};
 use serde_json::Value;
@@ -16,22 +16,7 @@ use serde_json::Value;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn consumer(vars: &[(&str, &str)]) -> Function {
-    let mut all = vec![
-        ("MSK_DLQ_BACKOFF_BASE_MS", "10"),
-        ("MSK_DLQ_BACKOFF_MAX_MS", "20"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-    ];
-    all.extend_from_slice(vars);
-    Function::start(
-        &workspace_bin("consumer"),
-        "orders-consumer",
-        &env(&all),
-        false,
-    )
-    .await
-    .unwrap()
+    common::start_consumer(vars).await
 }
 
 fn json(text: &str) -> Value {

@@ -5,27 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{env, golden_text, read_event, workspace_bin};
+use common::{golden_text, read_event};
 use lambda_emulator::{Function, Reply};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn consumer(vars: &[(&str, &str)]) -> Function {
-    let mut all = vec![
-        ("MSK_DLQ_SINK", "none"),
-        ("MSK_DLQ_BACKOFF_BASE_MS", "10"),
-        ("MSK_DLQ_BACKOFF_MAX_MS", "20"),
-    ];
+    let mut all = vec![("MSK_DLQ_SINK", "none")];
     all.extend_from_slice(vars);
-    Function::start(
-        &workspace_bin("consumer"),
-        "orders-consumer",
-        &env(&all),
-        false,
-    )
-    .await
-    .unwrap()
+    common::start_consumer(&all).await
 }
 
 fn json(text: &str) -> Value {

@@ -28,20 +28,7 @@ fn mixed_event_for(topic: &str) -> String {
 }
 
 async fn run_consumer(event: &str, vars: &[(&str, &str)]) -> String {
-    let mut all = vec![
-        ("MSK_DLQ_BACKOFF_BASE_MS", "5"),
-        ("MSK_DLQ_BACKOFF_MAX_MS", "10"),
-    ];
-    all.extend_from_slice(&AWS_ENV);
-    all.extend_from_slice(vars);
-    let mut f = Function::start(
-        &workspace_bin("consumer"),
-        "orders-consumer",
-        &env(&all),
-        false,
-    )
-    .await
-    .unwrap();
+    let mut f = common::start_consumer(vars).await;
     let reply = f.invoke(event, TIMEOUT).await.unwrap();
     f.stop().await;
     match reply {

@@ -212,3 +212,24 @@ pub fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
+
+/// Starts the real `consumer` binary with short backoffs, local AWS
+/// credentials and `vars`.
+pub async fn start_consumer(vars: &[(&str, &str)]) -> lambda_emulator::Function {
+    let mut all = vec![
+        ("MSK_DLQ_BACKOFF_BASE_MS", "10"),
+        ("MSK_DLQ_BACKOFF_MAX_MS", "20"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    all.extend_from_slice(vars);
+    lambda_emulator::Function::start(
+        &workspace_bin("consumer"),
+        "orders-consumer",
+        &env(&all),
+        false,
+    )
+    .await
+    .unwrap()
+}

@@ -105,6 +105,23 @@ pub async fn receive_within(
 }
 
 pub async fn create_topic(name: &str, partitions: i32) {
+    if let Err(e) = try_create_topic(name, partitions).await {
+        panic!("create topic {name}: {e}");
+    }
+}
+
+/// Creates the topic unless it exists.
+pub async fn ensure_topic(name: &str, partitions: i32) {
+    match try_create_topic(name, partitions).await {
+        Ok(()) | Err(rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists) => {}
+        Err(e) => panic!("create topic {name}: {e}"),
+    }
+}
+
+async fn try_create_topic(
+    name: &str,
+    partitions: i32,
+) -> Result<(), rdkafka::types::RDKafkaErrorCode> {
     let bootstrap = kafka();
     require(&bootstrap, "the Kafka broker");
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -120,8 +137,9 @@ pub async fn create_topic(name: &str, partitions: i32) {
         .await
         .unwrap();
     for r in res {
-        r.unwrap_or_else(|(t, e)| panic!("create topic {t}: {e}"));
+        r.map_err(|(_, e)| e)?;
     }
+    Ok(())
 }
 
 /// Reads every partition of `topic` from the start until `n` records came.
@@ -166,28 +184,6 @@ pub fn header<'a>(h: &'a [(String, Vec<u8>)], name: &str) -> Option<&'a str> {
     h.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| std::str::from_utf8(v).unwrap())
-}
-
-/// Creates the topic unless it exists.
-pub async fn ensure_topic(name: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .create()
-        .unwrap();
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
-    let res = admin
-        .create_topics(
-            &[topic],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        )
-        .await
-        .unwrap();
-    for r in res {
-        match r {
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => panic!("create topic {t}: {e}"),
-        }
-    }
 }
 
 /// partition, key, value, headers
