@@ -49,15 +49,17 @@ watch: ## cargo lambda's local runtime (then: make invoke)
 invoke: ## Invoke the function running under `make watch` with $(EVENT)
 	cargo lambda invoke consumer --data-file $(EVENT)
 
-build: ## Deployable bootstrap zips for x86_64 (zig-linked, old glibc)
+build: ## Release bootstrap binaries for x86_64 (zig-linked, old glibc) + glibc check
 	scripts/install.sh lambda
-	cargo lambda build --release --bins -p consumer -p reprocessor --output-format zip
+	cargo lambda build --release --bins -p consumer -p reprocessor
 	scripts/glibc-check.sh $(TARGET_DIR)/lambda
 
 glibc-check:
 	scripts/glibc-check.sh $(TARGET_DIR)/lambda
 
-deploy: build ## sam deploy --guided
+deploy: build ## sam build (cargo lambda) + sam deploy --guided
+	scripts/install.sh lint
+	sam build --beta-features
 	sam deploy --guided
 
 logs: ## Tail the consumer's logs on AWS

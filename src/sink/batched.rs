@@ -285,7 +285,135 @@ pub fn pack(messages: Vec<OutMessage>, max_bytes: usize) -> Vec<Vec<OutMessage>>
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::envelope::DeadRecord;
+    use crate::event::{BatchSource, KafkaRecord};
+    use crate::outcome::DlqKind;
+
+    /// Entry-level answers a real endpoint gives but the local one cannot be
+    /// made to: per call, the status of each entry id.
+    struct Scripted {
+        calls: Mutex<Vec<HashMap<String, EntryStatus>>>,
+    }
+
+    impl BatchTransport for Scripted {
+        fn name(&self) -> &'static str {
+            "scripted"
+        }
+        fn fifo(&self) -> bool {
+            false
+        }
+        async fn send_batch(
+            &self,
+            _: &[OutMessage],
+        ) -> Result<HashMap<String, EntryStatus>, String> {
+            let mut calls = self.calls.lock().unwrap();
+            if calls.is_empty() {
+                return Err("no more answers".into());
+            }
+            Ok(calls.remove(0))
+        }
+    }
+
+    fn letter(offset: i64) -> DeadLetter {
+        DeadLetter {
+            source: std::sync::Arc::new(BatchSource {
+                event_source: "aws:kafka".into(),
+                event_source_arn: None,
+                bootstrap_servers: None,
+            }),
+            record: DeadRecord::Decoded(std::sync::Arc::new(KafkaRecord {
+                topic: "t".into(),
+                partition: 0,
+                offset,
+                timestamp: Some(1),
+                timestamp_type: None,
+                key: None,
+                value: Some(b"v".to_vec()),
+                headers: vec![],
+                key_schema: None,
+                value_schema: None,
+            })),
+            kind: DlqKind::Permanent,
+            error_type: "E".into(),
+            error_message: "m".into(),
+            attempts: 1,
+            failed_at_ms: 0,
+            consumer: std::sync::Arc::from("c"),
+            replay_count: 0,
+        }
+    }
+
+    fn ok(id: &str) -> (String, EntryStatus) {
+        (
+            id.into(),
+            EntryStatus::Ok {
+                message_id: format!("m{id}"),
+            },
+        )
+    }
+
+    fn failed(id: &str, sender_fault: bool) -> (String, EntryStatus) {
+        (
+            id.into(),
+            EntryStatus::Failed {
+                code: "X".into(),
+                message: "refused".into(),
+                sender_fault,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn entries_are_settled_one_by_one() {
+        let sink = BatchedSink {
+            transport: Scripted {
+                calls: Mutex::new(vec![
+                    // Server-side failure of 1 is retried; 2 is the sender's
+                    // fault and final; 3 is missing from the answer.
+                    [ok("0"), failed("1", false), failed("2", true)]
+                        .into_iter()
+                        .collect(),
+                    [ok("1"), ok("3")].into_iter().collect(),
+                ]),
+            },
+            max_message_bytes: 1_048_576,
+            claim_check: None,
+            retries: 2,
+        };
+        let letters: Vec<DeadLetter> = (0..4).map(letter).collect();
+        let r = sink
+            .send_letters(
+                &letters,
+                tokio::time::Instant::now() + std::time::Duration::from_secs(30),
+            )
+            .await;
+        assert!(matches!(&r[0], Ok(c) if c.location == "m0"));
+        assert!(matches!(&r[1], Ok(c) if c.location == "m1"), "{r:?}");
+        assert!(matches!(&r[2], Err(SinkError::Rejected { .. })), "{r:?}");
+        assert!(r[3].is_ok(), "{r:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_end_in_a_failure_not_a_confirmation() {
+        let sink = BatchedSink {
+            transport: Scripted {
+                calls: Mutex::new(vec![[failed("0", false)].into_iter().collect()]),
+            },
+            max_message_bytes: 1_048_576,
+            claim_check: None,
+            retries: 2,
+        };
+        let r = sink
+            .send_letters(
+                &[letter(0)],
+                tokio::time::Instant::now() + std::time::Duration::from_secs(30),
+            )
+            .await;
+        assert!(matches!(&r[0], Err(SinkError::Unavailable { .. })), "{r:?}");
+    }
 
     fn msg(id: usize, size: usize) -> OutMessage {
         OutMessage {
