@@ -372,14 +372,7 @@ async fn s3_down_fails_the_large_letter_but_not_the_small_ones() {
     let sdk = stack::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = create_queue(&sqs, &unique("dlq"), &[]).await;
-    let down = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url("http://127.0.0.1:1")
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "t", "t", None, None, "t",
-        ))
-        .load()
-        .await;
+    let down = stack::sdk_at("http://127.0.0.1:1").await;
     let claim = ClaimCheck {
         client: stack::s3(&down),
         bucket: "missing".into(),
@@ -429,14 +422,7 @@ async fn sqs_endpoint_down_reports_every_letter_failed() {
         SQS_MAX_BYTES,
         None,
     );
-    let down = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url("http://127.0.0.1:1")
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "t", "t", None, None, "t",
-        ))
-        .load()
-        .await;
+    let down = stack::sdk_at("http://127.0.0.1:1").await;
     let sink = BatchedSink {
         transport: SqsTransport {
             client: aws_sdk_sqs::Client::new(&down),
@@ -461,14 +447,7 @@ async fn a_sink_that_never_answers_is_cut_at_the_deadline() {
             held.push(s);
         }
     });
-    let silent = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(format!("http://{addr}"))
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "t", "t", None, None, "t",
-        ))
-        .load()
-        .await;
+    let silent = stack::sdk_at(format!("http://{addr}")).await;
     let sink = sqs_sink(
         &silent,
         &format!("http://{addr}/000000000000/q"),

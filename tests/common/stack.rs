@@ -44,6 +44,11 @@ pub fn unique(prefix: &str) -> String {
 pub async fn sdk() -> SdkConfig {
     let endpoint = aws_endpoint();
     require(&endpoint, "the SQS/SNS/S3 endpoint (moto)");
+    sdk_at(endpoint).await
+}
+
+/// SDK settings for any endpoint (also unreachable or silent ones).
+pub async fn sdk_at(endpoint: impl Into<String>) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
