@@ -156,15 +156,31 @@ impl DeadLetterSink for TestSink {
 
 pub fn event_json(records: &[(&str, i32, i64)]) -> String {
     use base64::Engine as _;
-    let mut map = serde_json::Map::new();
-    for &(topic, partition, offset) in records {
-        let key = format!("{topic}-{partition}");
+    let records = records.iter().map(|&(topic, partition, offset)| {
         let value = base64::engine::general_purpose::STANDARD.encode(format!("{{\"n\":{offset}}}"));
-        let rec = serde_json::json!({
+        serde_json::json!({
             "topic": topic, "partition": partition, "offset": offset,
             "timestamp": 1_700_000_000_000i64 + offset, "timestampType": "CREATE_TIME",
             "key": "a2V5", "value": value, "headers": []
-        });
+        })
+    });
+    msk_event(
+        records,
+        "arn:aws:kafka:us-east-1:123456789012:cluster/c/1",
+        "b-1:9092",
+    )
+}
+
+/// An MSK event around record objects, grouped under their
+/// `<topic>-<partition>` keys in order, as Lambda sends them.
+pub fn msk_event(
+    records: impl IntoIterator<Item = serde_json::Value>,
+    arn: &str,
+    bootstrap: &str,
+) -> String {
+    let mut map = serde_json::Map::new();
+    for rec in records {
+        let key = format!("{}-{}", rec["topic"].as_str().unwrap(), rec["partition"]);
         map.entry(key)
             .or_insert_with(|| serde_json::Value::Array(vec![]))
             .as_array_mut()
@@ -173,8 +189,8 @@ pub fn event_json(records: &[(&str, i32, i64)]) -> String {
     }
     serde_json::json!({
         "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/c/1",
-        "bootstrapServers": "b-1:9092",
+        "eventSourceArn": arn,
+        "bootstrapServers": bootstrap,
         "records": map
     })
     .to_string()

@@ -232,28 +232,20 @@ pub async fn produce(topic: &str, records: &[TestRecord<'_>]) {
 pub fn event_of(messages: &[OwnedMessage], bootstrap: &str) -> String {
     use base64::Engine as _;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let mut map = serde_json::Map::new();
-    for m in messages {
+    let records = messages.iter().map(|m| {
         let headers: Vec<serde_json::Value> = headers_of(m)
             .into_iter()
             .map(|(k, v)| serde_json::json!({ k: v.iter().map(|&b| b as i8).collect::<Vec<i8>>() }))
             .collect();
-        let rec = serde_json::json!({
+        serde_json::json!({
             "topic": m.topic(), "partition": m.partition(), "offset": m.offset(),
             "timestamp": m.timestamp().to_millis().unwrap_or(0), "timestampType": "CREATE_TIME",
             "key": m.key().map(b64), "value": m.payload().map(b64), "headers": headers,
-        });
-        map.entry(format!("{}-{}", m.topic(), m.partition()))
-            .or_insert_with(|| serde_json::Value::Array(vec![]))
-            .as_array_mut()
-            .unwrap()
-            .push(rec);
-    }
-    serde_json::json!({
-        "eventSource": "aws:kafka",
-        "eventSourceArn": "arn:aws:kafka:us-east-1:123456789012:cluster/local/1",
-        "bootstrapServers": bootstrap,
-        "records": map,
-    })
-    .to_string()
+        })
+    });
+    super::msk_event(
+        records,
+        "arn:aws:kafka:us-east-1:123456789012:cluster/local/1",
+        bootstrap,
+    )
 }
