@@ -2,9 +2,12 @@
 # runs every check and test (what CI runs).
 SHELL := /bin/bash
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+# The project's tools (scripts/tools.sh): .venv, then the shared tools location.
+MSK_DLQ_TOOLS ?= $(HOME)/.cache/msk-dlq/tools
+export PATH := $(CURDIR)/.venv/bin:$(MSK_DLQ_TOOLS)/tansu-0.6.0/bin:$(MSK_DLQ_TOOLS)/bin:$(PATH)
 EVENT ?= events/msk-mixed.json
 
-.PHONY: demo test up down status build lint fmt bench events watch invoke invoke-local glibc-check deploy logs invoke-remote clean
+.PHONY: fresh-check demo test up down status build lint fmt bench events watch invoke invoke-local glibc-check deploy logs invoke-remote clean
 
 demo: ## The main job end to end on a local stack
 	scripts/demo.sh
@@ -12,10 +15,13 @@ demo: ## The main job end to end on a local stack
 test: ## All checks and tests (installs what is missing)
 	scripts/test.sh
 
+fresh-check: ## .ci/run in a clean clone with no project tools installed (cold, 30-45 min)
+	scripts/fresh-check.sh
+
 up: ## Start the local stack (Kafka + SQS/SNS/S3 on loopback)
 	scripts/install.sh stack
 	MSK_DLQ_STACK_TOPICS="shop.orders-v1:3 orders-dlq:3 orders-parking-lot:1" scripts/stack.sh up
-	@eval "$$(scripts/stack.sh env)" && python3 scripts/demo_resources.py
+	@eval "$$(scripts/stack.sh env)" && .venv/bin/python scripts/demo_resources.py
 	@scripts/stack.sh env
 
 down: ## Stop the local stack

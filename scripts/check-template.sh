@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Lints template.yaml: cfn-lint (serverless rules included) and, where it
-# runs offline, sam validate --lint.
+# Lints template.yaml with cfn-lint (serverless rules included) and
+# `sam validate --lint`, both offline, both from the project's .venv
+# (scripts/install.sh lint).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[[ -f template.yaml ]] || { echo "no template.yaml"; exit 0; }
+source "$(dirname "$0")/tools.sh"
+cd "$ROOT"
 export AWS_DEFAULT_REGION=${AWS_DEFAULT_REGION:-us-east-1} AWS_REGION=${AWS_REGION:-us-east-1}
-cfn-lint template.yaml
-echo "cfn-lint: no errors or warnings"
-if command -v sam >/dev/null 2>&1; then
-  SAM_CLI_TELEMETRY=0 sam validate --lint --template template.yaml
-else
-  echo "sam not installed: skipped sam validate"
-fi
+for tool in cfn-lint sam; do
+  [[ -x $VENV/bin/$tool ]] || { echo "$tool is not installed in $VENV: run scripts/install.sh lint" >&2; exit 1; }
+done
+"$VENV/bin/cfn-lint" template.yaml
+echo "cfn-lint $("$VENV/bin/cfn-lint" --version | awk '{print $2}'): no errors or warnings"
+SAM_CLI_TELEMETRY=0 "$VENV/bin/sam" validate --lint --template template.yaml

@@ -3,8 +3,10 @@
 # on loopback, the consumer Lambda dead-lettering the mixed sample event,
 # the operator CLI inspecting the DLQ, and the records replayed home.
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
+# Whatever happens below, nothing this script started outlives it.
+trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 
 export MSK_DLQ_KAFKA_PORT=${MSK_DLQ_KAFKA_PORT:-19092}
 export MSK_DLQ_AWS_PORT=${MSK_DLQ_AWS_PORT:-15000}
@@ -15,7 +17,7 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "Installing what is missing (moto; tansu is used when installed, else an embedded Kafka)"
 scripts/install.sh moto
-if ! command -v tansu >/dev/null 2>&1; then
+if [[ ! -x $TANSU_BIN ]]; then
   echo "tansu is not installed: using librdkafka's mock cluster as the demo's Kafka (scripts/install.sh tansu for the real broker)"
 fi
 
@@ -25,9 +27,8 @@ cargo build --quiet -p consumer -p reprocessor -p lambda-emulator -p msk-dlq-cli
 step "Starting the local stack"
 scripts/stack.sh down >/dev/null 2>&1 || true
 scripts/stack.sh up
-trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 eval "$(scripts/stack.sh env)"
-eval "$(python3 scripts/demo_resources.py)"
+eval "$("$VENV/bin/python" scripts/demo_resources.py)"
 QUEUE_URL=$DEMO_SQS_DLQ_URL
 echo "SQS DLQ: $QUEUE_URL"
 cli() { "$TARGET/msk-dlq" "$@"; }

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, the template checks, unit
 # and property tests, and the integration tests against a real local stack
-# (tansu + moto on loopback, on ports of its own), which it starts and stops,
-# then the release build for Lambda and its glibc check
+# (the tansu broker + moto on loopback, on ports of their own), which it
+# starts and stops, then the release build for Lambda and its glibc check
 # (MSK_DLQ_SKIP_LAMBDA_BUILD=1 skips that last step).
 set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/tools.sh"
 cd "$ROOT"
 
-step() { printf '\n== %s\n' "$*"; }
+export MSK_DLQ_STACK_DIR="$ROOT/.stack/test"
+export MSK_DLQ_KAFKA_PORT=${MSK_DLQ_TEST_KAFKA_PORT:-29092}
+export MSK_DLQ_AWS_PORT=${MSK_DLQ_TEST_AWS_PORT:-25000}
+# The integration tests need the real broker: no silent fallback.
+export MSK_DLQ_KAFKA_KIND=tansu
+# Whatever happens below, nothing this script started outlives it.
+trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
+
+step() { printf '\n== %s (%s)\n' "$*" "$(date +%H:%M:%S)"; }
 
 step "tools"
 scripts/install.sh test
@@ -24,13 +32,11 @@ step "build"
 cargo build --workspace --all-targets --quiet
 
 step "local stack"
-export MSK_DLQ_STACK_DIR="$ROOT/.stack/test"
-export MSK_DLQ_KAFKA_PORT=${MSK_DLQ_TEST_KAFKA_PORT:-29092}
-export MSK_DLQ_AWS_PORT=${MSK_DLQ_TEST_AWS_PORT:-25000}
 scripts/stack.sh down >/dev/null 2>&1 || true
 scripts/stack.sh up
-trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
 eval "$(scripts/stack.sh env)"
+[[ $MSK_DLQ_TEST_KAFKA_KIND == tansu ]] || { echo "the test stack is not running tansu" >&2; exit 1; }
+echo "Kafka broker under test: tansu $TANSU_VERSION at $MSK_DLQ_TEST_KAFKA; AWS endpoint: moto at $MSK_DLQ_TEST_AWS_ENDPOINT"
 # Functions under test get their endpoint explicitly; the test process
 # itself must not send SDK traffic anywhere else either.
 unset AWS_ENDPOINT_URL
@@ -44,3 +50,4 @@ if [[ "${MSK_DLQ_SKIP_LAMBDA_BUILD:-0}" != 1 ]]; then
   cargo lambda build --release --bins -p consumer -p reprocessor
   scripts/glibc-check.sh "${CARGO_TARGET_DIR:-target}/lambda"
 fi
+step "done"
