@@ -5,17 +5,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use msk_dlq::breaker::CircuitBreaker;
-use msk_dlq::handler::Attempt;
-use msk_dlq::process::{Ordering, ProcessSettings, Processor};
-use msk_dlq::sample::synthetic_event;
 use msk_dlq::sink::NoSink;
-use msk_dlq::{decode_event, BatchResponse, HandlerError, KafkaRecord, RecordHandler};
+use msk_dlq::testing::synthetic_event;
+use msk_dlq::{
+    decode_event, BatchResponse, Consumer, ConsumerSettings, HandlerError, KafkaRecord,
+    PartitionOrder as Ordering, RecordContext, RecordHandler,
+};
+
+fn settings(order: Ordering) -> ConsumerSettings {
+    let mut s = ConsumerSettings::default();
+    s.order = order;
+    s.breaker.threshold = 0;
+    s
+}
 
 struct Accept;
 
 impl RecordHandler for Accept {
-    async fn handle(&self, _: &KafkaRecord, _: Attempt) -> Result<(), HandlerError> {
+    async fn handle(&self, _: &KafkaRecord, _: &RecordContext) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -24,8 +31,8 @@ impl RecordHandler for Accept {
 struct TenPercentBad;
 
 impl RecordHandler for TenPercentBad {
-    async fn handle(&self, r: &KafkaRecord, _: Attempt) -> Result<(), HandlerError> {
-        if r.offset % 10 == 0 {
+    async fn handle(&self, r: &KafkaRecord, _: &RecordContext) -> Result<(), HandlerError> {
+        if r.offset() % 10 == 0 {
             Err(HandlerError::permanent("Bad", "bench"))
         } else {
             Ok(())
@@ -58,15 +65,7 @@ fn process(c: &mut Criterion) {
         ("ordered", Ordering::Ordered),
         ("independent", Ordering::Independent),
     ] {
-        let p = Processor::new(
-            Arc::new(Accept),
-            Arc::new(NoSink),
-            ProcessSettings {
-                ordering,
-                ..ProcessSettings::default()
-            },
-            CircuitBreaker::new(0, Duration::from_secs(1)),
-        );
+        let p = Consumer::new(Accept, settings(ordering), Arc::new(NoSink));
         g.bench_function(format!("10k-ok-{name}"), |b| {
             b.iter(|| {
                 rt.block_on(p.process(
@@ -77,14 +76,10 @@ fn process(c: &mut Criterion) {
             })
         });
     }
-    let p = Processor::new(
-        Arc::new(TenPercentBad),
+    let p = Consumer::new(
+        TenPercentBad,
+        settings(Ordering::Independent),
         Arc::new(NoSink),
-        ProcessSettings {
-            ordering: Ordering::Independent,
-            ..ProcessSettings::default()
-        },
-        CircuitBreaker::new(0, Duration::from_secs(1)),
     );
     g.bench_function("10k-10pct-failed-with-response", |b| {
         b.iter(|| {

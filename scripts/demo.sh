@@ -22,7 +22,7 @@ if [[ ! -x $TANSU_BIN ]]; then
 fi
 
 step "Building the functions, the emulator and the CLI"
-cargo build --quiet -p consumer -p reprocessor -p lambda-emulator -p msk-dlq-cli
+cargo build --quiet -p consumer -p reprocessor -p lambda-emulator -p msk-dlq-cli -p msk-dlq-dev
 
 step "Starting the local stack"
 scripts/stack.sh down >/dev/null 2>&1 || true
@@ -35,7 +35,7 @@ cli() { "$TARGET/msk-dlq" "$@"; }
 
 step "1. Consumer, Kafka DLQ topic (fallback: SQS), invoked with events/msk-mixed.json"
 MSK_DLQ_SINK=kafka MSK_DLQ_KAFKA_TOPIC=orders-dlq MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS=$KAFKA \
-MSK_DLQ_FALLBACK_SINK=sqs MSK_DLQ_SQS_QUEUE_URL=$QUEUE_URL MSK_DLQ_METRICS=false \
+MSK_DLQ_FALLBACK_SINK=sqs MSK_DLQ_SQS_QUEUE_URL=$QUEUE_URL MSK_DLQ_METRICS=false AWS_LAMBDA_LOG_FORMAT=JSON \
   "$TARGET/lambda-emulator" --name orders-consumer --verbose --event events/msk-mixed.json -- "$TARGET/consumer" 2>&1 \
   | grep -E '"batch done"|batchItemFailures' | sed 's/^/  /'
 
@@ -57,7 +57,7 @@ cli --sqs-queue-url "$DEMO_SNS_SUBSCRIBER_URL" stats | head -n 3
 step "4. Replay the Kafka DLQ to the source topic (dry run, then for real)"
 cli --kafka-topic orders-dlq --bootstrap "$KAFKA" replay --dry-run | tail -n 1
 cli --kafka-topic orders-dlq --bootstrap "$KAFKA" replay --parking-kafka-topic orders-parking-lot
-cli dev tail shop.orders-v1 --bootstrap "$KAFKA"
+"$TARGET/msk-dlq-dev" tail shop.orders-v1 --bootstrap "$KAFKA"
 
 step "5. The reprocessor Lambda drains the SQS DLQ (direct replay job)"
 printf '{"replayJob":{"sqsQueueUrl":"%s"}}' "$QUEUE_URL" >"$ROOT/.stack/replay-job.json"

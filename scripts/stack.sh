@@ -2,7 +2,7 @@
 # The local stack, on loopback only:
 #   Kafka  127.0.0.1:$MSK_DLQ_KAFKA_PORT (19092), chosen by MSK_DLQ_KAFKA_KIND:
 #            tansu     the tansu broker, in-memory storage; fails if it cannot start
-#            embedded  librdkafka's mock cluster, hosted by `msk-dlq dev mock-kafka`
+#            embedded  librdkafka's mock cluster, hosted by `msk-dlq-dev mock-kafka`
 #            auto      tansu when installed, else embedded (the default)
 #   AWS    moto server (SQS, SNS, S3, Glue)   http://127.0.0.1:$MSK_DLQ_AWS_PORT (15000)
 # Topics named in MSK_DLQ_STACK_TOPICS ("name:partitions ...") are created.
@@ -51,12 +51,12 @@ start_tansu() {
 }
 
 start_embedded() {
-  local cli="$TARGET_DIR/debug/msk-dlq"
-  [[ -x $cli ]] || cargo build --quiet -p msk-dlq-cli
+  local dev="$TARGET_DIR/debug/msk-dlq-dev"
+  [[ -x $dev ]] || cargo build --quiet -p msk-dlq-dev
   say "starting the embedded Kafka (librdkafka's mock cluster) on 127.0.0.1:$KAFKA_PORT"
   local topic_args=()
   for t in ${MSK_DLQ_STACK_TOPICS:-}; do topic_args+=(--topic "$t"); done
-  nohup "$cli" dev mock-kafka --port "$KAFKA_PORT" "${topic_args[@]}" >"$STATE/kafka.log" 2>&1 &
+  nohup "$dev" mock-kafka --port "$KAFKA_PORT" "${topic_args[@]}" >"$STATE/kafka.log" 2>&1 &
   echo $! >"$STATE/kafka.pid"
   echo embedded >"$STATE/kafka.kind"
   wait_port "$KAFKA_PORT" "embedded Kafka" "$STATE/kafka.log" "$!" || die "the embedded Kafka could not be started"

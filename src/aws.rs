@@ -4,18 +4,13 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+/// The SDK settings from the environment.
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-pub fn sqs(cfg: &SdkConfig) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::new(cfg)
-}
-
-pub fn sns(cfg: &SdkConfig) -> aws_sdk_sns::Client {
-    aws_sdk_sns::Client::new(cfg)
-}
-
+/// An S3 client; path-style addressing when a local endpoint is set.
+#[cfg(feature = "s3")]
 pub fn s3(cfg: &SdkConfig) -> aws_sdk_s3::Client {
     let local = std::env::var_os("AWS_ENDPOINT_URL").is_some()
         || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();

@@ -1,36 +1,84 @@
 //! msk-dlq: consume Amazon MSK and self-managed Kafka topics with AWS Lambda
 //! without losing a record.
 //!
-//! The core is sans-IO: [`event`] decodes what Lambda sends, [`process`]
-//! decides each record's [`outcome`], [`response`] builds the partial batch
-//! response and [`envelope`] the dead-letter formats. Everything that talks to
-//! a network sits behind the [`sink::DeadLetterSink`] trait.
+//! Every record of an invocation ends processed, dead-lettered (the sink
+//! confirmed the write) or reported failed (Lambda re-delivers it).
+//!
+//! ```no_run
+//! use msk_dlq::{HandlerError, KafkaRecord, RecordContext, RecordHandler};
+//!
+//! struct Orders;
+//!
+//! impl RecordHandler for Orders {
+//!     async fn handle(&self, record: &KafkaRecord, _ctx: &RecordContext) -> Result<(), HandlerError> {
+//!         serde_json::from_slice::<serde_json::Value>(record.value().unwrap_or(b"null"))
+//!             .map(drop)
+//!             .map_err(|e| HandlerError::permanent("InvalidOrder", e.to_string()))
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), lambda_runtime::Error> {
+//!     msk_dlq::run(Orders).await
+//! }
+//! ```
+//!
+//! # Layers
+//!
+//! From pure leaves up to the Lambda glue; a module uses only those above
+//! it in this list:
+//!
+//! 1. leaves: [`codec`], [`headers`], [`record`], [`backoff`], and the clock;
+//! 2. [`event`]: decoding what Lambda sends;
+//! 3. [`letter`]: outgoing dead-letter formats;
+//! 4. [`kafka`]: Kafka clients (connection, producer pool);
+//! 5. [`sink`]: where dead letters go;
+//! 6. [`consumer`]: the handler, the pure record [`consumer::policy`], the
+//!    executor, the report and the response;
+//! 7. [`replay`]: reading DLQs, parsing every dead-letter format, the pure
+//!    replay plan, fetch-back and replay jobs;
+//! 8. [`metrics`]: CloudWatch Embedded Metric Format;
+//! 9. [`env`](mod@env): every `MSK_DLQ_*` variable;
+//! 10. [`lambda`]: the runtime glue.
+//!
+//! # Features
+//!
+//! `kafka` (librdkafka), `sqs`, `sns`, `s3` (claim check) and `replay` are
+//! on by default; an SQS-only consumer builds with
+//! `default-features = false, features = ["sqs"]` and compiles neither
+//! librdkafka nor OpenSSL. `testing` adds synthetic events and test doubles.
+#![warn(missing_docs)]
 
+#[cfg(any(feature = "sqs", feature = "sns", feature = "s3"))]
 pub mod aws;
-pub mod breaker;
-pub mod config;
-pub mod dead_letter;
-pub mod envelope;
+pub mod backoff;
+mod clock;
+pub mod codec;
+pub mod consumer;
+pub mod env;
 pub mod event;
-pub mod handler;
-pub mod inspect;
+pub mod headers;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lambda;
+pub mod letter;
 pub mod metrics;
-pub mod outcome;
-pub mod process;
+pub mod record;
+#[cfg(feature = "replay")]
 pub mod replay;
-pub mod replayer;
-pub mod reprocess;
-pub mod response;
-pub mod retry;
-pub mod sample;
 pub mod sink;
-pub mod source;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use event::{
-    decode_event, Batch, BatchSource, EventError, Header, KafkaRecord, MalformedRecord,
+pub use clock::{deadline_instant, epoch_ms_now};
+pub use consumer::{
+    handler_fn, BatchResponse, Consumer, ConsumerSettings, ErrorClass, HandlerError, Outcome,
+    PartitionOrder, RecordContext, RecordHandler,
 };
-pub use handler::{ErrorClass, HandlerError, RecordHandler};
-pub use outcome::{DlqKind, Outcome};
-pub use response::BatchResponse;
+pub use event::decode_event;
+#[cfg(feature = "replay")]
+pub use lambda::run_reprocessor;
+pub use lambda::{run, ConsumerBuilder};
+pub use letter::{DeadLetter, DlqKind};
+pub use record::{Header, KafkaRecord};
+pub use sink::DeadLetterSink;

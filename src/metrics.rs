@@ -6,13 +6,16 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::config::MetricsConfig;
-use crate::outcome::{DlqKind, FailReason, Outcome};
-use crate::process::BatchReport;
+use crate::consumer::{BatchReport, FailReason, MetricsSettings, Outcome};
+use crate::letter::DlqKind;
 
+/// A metric's unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Unit {
+    /// A count.
     Count,
+    /// Milliseconds.
     Milliseconds,
 }
 
@@ -33,21 +36,25 @@ pub struct MetricSet {
 }
 
 impl MetricSet {
+    /// An empty set.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Adds a dimension.
     pub fn dimension(mut self, name: &str, value: &str) -> Self {
         self.dimensions.push((name.to_owned(), value.to_owned()));
         self
     }
 
+    /// Adds a count.
     pub fn count(&mut self, name: &str, n: u64) -> &mut Self {
         self.metrics
             .push((name.to_owned(), Unit::Count, vec![n as f64]));
         self
     }
 
+    /// Adds millisecond values (none: nothing added).
     pub fn millis(&mut self, name: &str, values: Vec<f64>) -> &mut Self {
         if !values.is_empty() {
             self.metrics
@@ -56,6 +63,7 @@ impl MetricSet {
         self
     }
 
+    /// Whether no metric was added.
     pub fn is_empty(&self) -> bool {
         self.metrics.is_empty()
     }
@@ -119,7 +127,7 @@ struct TopicCounts {
 /// FunctionName, Topic) and one for the function (FunctionName).
 pub fn consumer_metrics(
     report: &BatchReport,
-    cfg: &MetricsConfig,
+    cfg: &MetricsSettings,
     timestamp_ms: i64,
 ) -> Vec<String> {
     let mut topics: BTreeMap<&str, TopicCounts> = BTreeMap::new();
@@ -178,9 +186,10 @@ pub fn consumer_metrics(
 }
 
 /// The EMF line for one reprocessor invocation or replay job.
+#[cfg(feature = "replay")]
 pub fn reprocessor_metrics(
-    s: &crate::replayer::ReplaySummary,
-    cfg: &MetricsConfig,
+    s: &crate::replay::ReplaySummary,
+    cfg: &MetricsSettings,
     timestamp_ms: i64,
 ) -> String {
     let mut set = MetricSet::new().dimension("FunctionName", &cfg.function_name);

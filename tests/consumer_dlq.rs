@@ -10,7 +10,8 @@ use common::stack::{
 };
 use common::{golden_text, read_event};
 use lambda_emulator::{Function, Reply};
-use msk_dlq::envelope::{Envelope, H_ERROR_TYPE, H_KIND, H_OFFSET};
+use msk_dlq::headers::{ERROR_TYPE as H_ERROR_TYPE, KIND as H_KIND, ORIGINAL_OFFSET as H_OFFSET};
+use msk_dlq::letter::Envelope;
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(30);

@@ -167,7 +167,7 @@ async fn bad_configuration_stops_the_cold_start_naming_each_problem() {
 
 #[tokio::test]
 async fn a_six_megabyte_event_of_ten_thousand_records_is_processed() {
-    let event = msk_dlq::sample::synthetic_event("orders", 10_000, 8, 300);
+    let event = msk_dlq::testing::synthetic_event("orders", 10_000, 8, 300);
     assert!(event.len() > 5_500_000);
     let mut f = consumer(&[]).await;
     let reply = f.invoke(&event, Duration::from_secs(120)).await.unwrap();

@@ -3,8 +3,8 @@
 mod common;
 
 use common::read_event;
-use msk_dlq::event::Entry;
-use msk_dlq::{decode_event, EventError};
+use msk_dlq::decode_event;
+use msk_dlq::event::{Entry, EventError};
 
 fn records(json: &str) -> Vec<Entry> {
     decode_event(json)
@@ -28,8 +28,12 @@ fn basic_msk_event_decodes_with_exact_timestamps() {
     let Entry::Record(r) = &batch.partitions[0].entries[0].entry else {
         panic!()
     };
-    assert_eq!(r.timestamp, Some(1545084650987 + 100), "no float rounding");
-    assert_eq!(r.key.as_deref(), Some(&b"customer-1"[..]));
+    assert_eq!(
+        r.timestamp(),
+        Some(1545084650987 + 100),
+        "no float rounding"
+    );
+    assert_eq!(r.key(), Some(&b"customer-1"[..]));
     assert_eq!(r.header("trace-id"), Some(&b"t-100"[..]));
 }
 
@@ -53,19 +57,16 @@ fn signed_header_bytes_tombstones_and_missing_keys() {
     let Entry::Record(tomb) = &recs[1] else {
         panic!()
     };
-    assert_eq!(tomb.value, None);
+    assert_eq!(tomb.value(), None);
     let Entry::Record(no_key) = &recs[2] else {
         panic!()
     };
-    assert_eq!(no_key.key, None);
+    assert_eq!(no_key.key(), None);
     let Entry::Record(no_headers) = &recs[3] else {
         panic!()
     };
-    assert!(no_headers.headers.is_empty());
-    assert_eq!(
-        no_headers.timestamp_type.as_deref(),
-        Some("LOG_APPEND_TIME")
-    );
+    assert!(no_headers.headers().is_empty());
+    assert_eq!(no_headers.timestamp_type(), Some("LOG_APPEND_TIME"));
     let Entry::Record(empty) = &recs[4] else {
         panic!()
     };
@@ -144,13 +145,10 @@ fn schema_metadata_is_tolerated_and_kept() {
         panic!()
     };
     assert_eq!(
-        r.value_schema.as_ref().unwrap().data_format.as_deref(),
+        r.value_schema().unwrap().data_format.as_deref(),
         Some("AVRO")
     );
-    assert_eq!(
-        r.key_schema.as_ref().unwrap().schema_id.as_deref(),
-        Some("9")
-    );
+    assert_eq!(r.key_schema().unwrap().schema_id.as_deref(), Some("9"));
 }
 
 #[test]

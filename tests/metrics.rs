@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{read_event, Scripted, Step, TestSink};
-use msk_dlq::breaker::CircuitBreaker;
-use msk_dlq::config::MetricsConfig;
+use msk_dlq::consumer::MetricsSettings;
 use msk_dlq::metrics::{consumer_metrics, reprocessor_metrics};
-use msk_dlq::process::{ProcessSettings, Processor};
-use msk_dlq::replayer::ReplaySummary;
+use msk_dlq::replay::ReplaySummary;
+use msk_dlq::{Consumer, ConsumerSettings};
 use serde_json::Value;
 
 const UNITS: &[&str] = &[
@@ -100,12 +99,9 @@ async fn consumer_invocation_emits_valid_emf() {
     let h = Scripted::default()
         .with("shop.orders-v1-0", 12, &[Step::Permanent])
         .with("shop.orders-v1-1", 20, &[Step::Transient]);
-    let p = Processor::new(
-        Arc::new(h),
-        TestSink::confirming(),
-        ProcessSettings::default(),
-        CircuitBreaker::new(0, Duration::from_secs(1)),
-    );
+    let mut settings = ConsumerSettings::default();
+    settings.breaker.threshold = 0;
+    let p = Consumer::new(Arc::new(h), settings, TestSink::confirming());
     let report = p
         .process(
             &batch,
@@ -113,11 +109,9 @@ async fn consumer_invocation_emits_valid_emf() {
             1_795_320_000_000,
         )
         .await;
-    let cfg = MetricsConfig {
-        enabled: true,
-        namespace: "MskDlq".into(),
-        function_name: "orders-consumer".into(),
-    };
+    let mut cfg = MetricsSettings::default();
+    cfg.namespace = "MskDlq".into();
+    cfg.function_name = "orders-consumer".into();
     let lines = consumer_metrics(&report, &cfg, 1_795_320_000_000);
     assert_eq!(lines.len(), 2, "one per topic, one for the function");
     let topic = validate(&lines[0]);
@@ -130,15 +124,10 @@ async fn consumer_invocation_emits_valid_emf() {
     assert_eq!(function["DlqWriteFailures"], 0.0);
     assert!(function["DlqWriteLatency"].is_array() || function["DlqWriteLatency"].is_number());
 
-    let line = reprocessor_metrics(
-        &ReplaySummary {
-            replayed: 3,
-            parked: 1,
-            ..ReplaySummary::default()
-        },
-        &cfg,
-        1_795_320_000_000,
-    );
+    let mut summary = ReplaySummary::default();
+    summary.replayed = 3;
+    summary.parked = 1;
+    let line = reprocessor_metrics(&summary, &cfg, 1_795_320_000_000);
     let r = validate(&line);
     assert_eq!(r["Replayed"], 3.0);
     assert_eq!(r["Parked"], 1.0);

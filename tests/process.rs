@@ -7,43 +7,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{event_json, read_event, Scripted, Step, TestSink};
-use msk_dlq::breaker::CircuitBreaker;
-use msk_dlq::outcome::FailReason;
-use msk_dlq::process::{BatchReport, ExhaustionPolicy, Ordering, ProcessSettings, Processor};
-use msk_dlq::retry::RetryPolicy;
+use msk_dlq::consumer::{BatchReport, ExhaustionPolicy, FailReason, RetryPolicy};
 use msk_dlq::sink::{DeadLetterSink, NoSink};
-use msk_dlq::{decode_event, BatchResponse, DlqKind, Outcome};
+use msk_dlq::{
+    decode_event, BatchResponse, Consumer, ConsumerSettings, DlqKind, Outcome,
+    PartitionOrder as Ordering,
+};
 use tokio::time::Instant;
 
 const NOW_MS: i64 = 1_700_000_100_000;
 
-fn settings(ordering: Ordering) -> ProcessSettings {
-    ProcessSettings {
-        ordering,
-        retry: RetryPolicy {
-            max_attempts: 3,
-            backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
-        },
-        deadline_margin: Duration::from_millis(300),
-        ..ProcessSettings::default()
-    }
+fn settings(ordering: Ordering) -> ConsumerSettings {
+    let mut s = ConsumerSettings::default();
+    s.order = ordering;
+    s.retry = RetryPolicy::new(3, Duration::from_millis(100), Duration::from_secs(2));
+    s.deadline_margin = Duration::from_millis(300);
+    s.breaker.threshold = 0;
+    s
 }
 
 async fn run(
     handler: Arc<Scripted>,
     sink: Arc<dyn DeadLetterSink>,
-    s: ProcessSettings,
+    s: ConsumerSettings,
     event: &str,
     budget: Duration,
 ) -> BatchReport {
     let batch = decode_event(event).unwrap();
-    let p = Processor::new(
-        handler,
-        sink,
-        s,
-        CircuitBreaker::new(0, Duration::from_secs(30)),
-    );
+    let p = Consumer::new(handler, s, sink);
     p.process(&batch, Instant::now() + budget, NOW_MS).await
 }
 
@@ -148,7 +139,7 @@ async fn independent_mode_handles_every_record_and_batches_dead_letters() {
         Outcome::Failed(FailReason::DlqWriteFailed)
     );
     assert_eq!(outcome(&r, "t-0", 4), Outcome::Processed);
-    assert_eq!(*sink.calls.lock().unwrap(), 1, "one batched sink call");
+    assert_eq!(sink.calls(), 1, "one batched sink call");
     assert_eq!(h.calls().len(), 4);
 }
 
@@ -179,7 +170,7 @@ async fn transient_failures_retry_with_backoff_then_dead_letter() {
         slept >= Duration::from_millis(150) && slept <= Duration::from_millis(300),
         "{slept:?}"
     );
-    let letter = &sink.received.lock().unwrap()[0];
+    let letter = &sink.received()[0];
     assert_eq!(letter.attempts, 3);
     assert_eq!(letter.error_type, "Timeout");
 }
@@ -304,7 +295,7 @@ async fn panics_are_caught_and_dead_lettered_as_permanent() {
         Outcome::DeadLettered(DlqKind::Permanent)
     );
     assert_eq!(outcome(&r, "t-0", 2), Outcome::Processed);
-    let l = &sink.received.lock().unwrap()[0];
+    let l = &sink.received()[0];
     assert_eq!(l.error_type, "HandlerPanic");
     assert!(l.error_message.contains("scripted panic"));
 }
@@ -325,12 +316,7 @@ async fn redeliver_policy_reports_failed_until_too_old() {
     // The same record, an hour and a bit later (a re-delivery).
     let batch = decode_event(&ev).unwrap();
     let sink = TestSink::confirming();
-    let p = Processor::new(
-        h.clone(),
-        sink.clone(),
-        s.clone(),
-        CircuitBreaker::new(0, MINUTE),
-    );
+    let p = Consumer::new(h.clone(), s.clone(), sink.clone());
     s.max_record_age = Some(Duration::from_secs(7200));
     let later = 1_700_000_000_001 + 3_700_000;
     let r = p.process(&batch, Instant::now() + MINUTE, later).await;
@@ -338,7 +324,7 @@ async fn redeliver_policy_reports_failed_until_too_old() {
         outcome(&r, "t-0", 1),
         Outcome::DeadLettered(DlqKind::TooOld)
     );
-    assert_eq!(sink.received.lock().unwrap()[0].kind, DlqKind::TooOld);
+    assert_eq!(sink.received()[0].kind, DlqKind::TooOld);
 }
 
 #[tokio::test(start_paused = true)]
@@ -368,12 +354,9 @@ async fn open_breaker_reports_the_rest_failed_without_calling_the_handler() {
     s.retry.max_attempts = 1;
     let batch = decode_event(&ev).unwrap();
     let sink = TestSink::confirming();
-    let p = Processor::new(
-        h.clone(),
-        sink.clone(),
-        s,
-        CircuitBreaker::new(3, Duration::from_secs(30)),
-    );
+    s.breaker.threshold = 3;
+    s.breaker.cooldown = Duration::from_secs(30);
+    let p = Consumer::new(h.clone(), s, sink.clone());
     let r = p.process(&batch, Instant::now() + MINUTE, NOW_MS).await;
     assert!(r.breaker_opened);
     assert_eq!(
@@ -426,7 +409,7 @@ async fn malformed_records_are_dead_lettered_raw_or_fail_the_batch() {
         Outcome::DeadLettered(DlqKind::Malformed)
     );
     assert_eq!(r.unidentifiable_failures(), 0);
-    let letters = sink.received.lock().unwrap().clone();
+    let letters = sink.received();
     assert_eq!(letters.len(), 2);
     assert!(letters.iter().all(|l| l.kind == DlqKind::Malformed));
     assert!(

@@ -1,19 +1,146 @@
 //! Property: for any batch and any handler behaviour, every record ends in
 //! exactly one outcome, the response lists exactly the failed records, and
 //! in ordered mode nothing after a failed record of a partition was handled.
+//!
+//! It runs the pure record policy, synchronously and without a runtime: the
+//! driver below plays the executor's part with a scripted handler and sink.
 
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{event_json, Scripted, Step, TestSink};
-use msk_dlq::breaker::CircuitBreaker;
-use msk_dlq::process::{Ordering, ProcessSettings, Processor};
-use msk_dlq::retry::RetryPolicy;
-use msk_dlq::{decode_event, BatchResponse, Outcome};
+use common::{event_json, Step};
+use msk_dlq::consumer::policy::{
+    next_step, AttemptResult, BreakerView, PartitionGate, Phase, RecordFacts, RecordPolicy,
+    Step as Next,
+};
+use msk_dlq::consumer::{BatchReport, ErrorClass, FailReason, RecordReport, RetryPolicy};
+use msk_dlq::event::{Batch, Entry};
+use msk_dlq::{decode_event, BatchResponse, ConsumerSettings, Outcome, PartitionOrder};
 use proptest::prelude::*;
+use tokio::time::Instant;
+
+type Script = HashMap<(String, i64), Vec<Step>>;
+
+struct Run {
+    report: BatchReport,
+    calls: Vec<(String, i64, u32)>,
+    confirmed: HashSet<(i32, i64)>,
+}
+
+/// The executor's loop without I/O: scripted calls, time that only moves by
+/// backoffs, dead letters confirmed unless `sink_fails` names them.
+fn simulate(
+    batch: &Batch,
+    s: &ConsumerSettings,
+    script: &Script,
+    sink_fails: &HashSet<(i32, i64)>,
+) -> Run {
+    let policy = RecordPolicy::from_settings(s);
+    let mut now = Instant::now();
+    let cutoff = now + Duration::from_secs(60);
+    let mut run = Run {
+        report: BatchReport::default(),
+        calls: Vec::new(),
+        confirmed: HashSet::new(),
+    };
+    let mut pending = Vec::new();
+    for partition in &batch.partitions {
+        let mut gate = PartitionGate::new(s.order);
+        for entry in &partition.entries {
+            let Entry::Record(record) = &entry.entry else {
+                unreachable!("the generator writes valid records")
+            };
+            let tp = format!("{}-{}", record.topic(), record.partition());
+            let mut facts = RecordFacts {
+                attempts: 0,
+                phase: Phase::Ready,
+                now,
+                cutoff,
+                age: None,
+                breaker: BreakerView::Closed,
+                jitter: 0.5,
+            };
+            let outcome = match gate.admit() {
+                Some(outcome) => outcome,
+                None => loop {
+                    facts.now = now;
+                    match next_step(&policy, &facts) {
+                        Next::Call => {
+                            facts.attempts += 1;
+                            run.calls
+                                .push((tp.clone(), record.offset(), facts.attempts));
+                            let steps = script.get(&(tp.clone(), record.offset()));
+                            let step = steps.map_or(Step::Ok, |st| {
+                                st[(facts.attempts as usize - 1).min(st.len() - 1)]
+                            });
+                            facts.phase = Phase::Attempted(match step {
+                                Step::Ok | Step::Slow(_) => AttemptResult::Succeeded,
+                                Step::Transient => AttemptResult::Failed(ErrorClass::Transient),
+                                Step::Permanent => AttemptResult::Failed(ErrorClass::Permanent),
+                                Step::Manual => AttemptResult::Failed(ErrorClass::DeadLetter),
+                                Step::Panic => AttemptResult::Panicked,
+                            });
+                        }
+                        Next::RetryAfter(d) => {
+                            now += d;
+                            facts.phase = Phase::Ready;
+                        }
+                        Next::DeadLetter { kind, .. } if s.order == PartitionOrder::Ordered => {
+                            let key = (record.partition(), record.offset());
+                            let confirmed = !sink_fails.contains(&key);
+                            if confirmed {
+                                run.confirmed.insert(key);
+                            }
+                            facts.phase = Phase::DeadLettered { kind, confirmed };
+                        }
+                        Next::DeadLetter { kind, .. } => {
+                            pending.push((
+                                run.report.records.len(),
+                                kind,
+                                (record.partition(), record.offset()),
+                            ));
+                            break Outcome::Failed(FailReason::DlqWriteFailed);
+                        }
+                        Next::Settle(outcome) => break outcome,
+                    }
+                },
+            };
+            if s.order == PartitionOrder::Ordered {
+                gate.settled(outcome);
+            }
+            run.report.records.push(RecordReport {
+                id: entry.id.clone(),
+                topic: Some(record.topic().to_owned()),
+                outcome,
+                attempts: 0,
+                error_type: None,
+            });
+        }
+    }
+    // Independent mode: the batch of dead letters goes out at the end.
+    for (index, kind, key) in pending {
+        let confirmed = !sink_fails.contains(&key);
+        if confirmed {
+            run.confirmed.insert(key);
+        }
+        let facts = RecordFacts {
+            attempts: 0,
+            phase: Phase::DeadLettered { kind, confirmed },
+            now,
+            cutoff,
+            age: None,
+            breaker: BreakerView::Closed,
+            jitter: 0.5,
+        };
+        let Next::Settle(outcome) = next_step(&policy, &facts) else {
+            unreachable!("a written letter settles")
+        };
+        run.report.records[index].outcome = outcome;
+    }
+    run
+}
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
@@ -62,28 +189,20 @@ proptest! {
                 records.push(("topic-x", p as i32, 100 + o));
             }
         }
-        let mut h = Scripted::default();
+        let mut script = Script::new();
         let mut fail_offsets = HashSet::new();
         for (i, &(_, p, o)) in records.iter().enumerate() {
-            h = h.with(&format!("topic-x-{p}"), o, &c.steps[i]);
+            script.insert((format!("topic-x-{p}"), o), c.steps[i].clone());
             if c.sink_fails[i] {
                 fail_offsets.insert((p, o));
             }
         }
-        let h = Arc::new(h);
-        let sink = TestSink::failing_when(move |l| fail_offsets.contains(&(l.partition().unwrap(), l.offset().unwrap())));
-        let settings = ProcessSettings {
-            ordering: if c.ordered { Ordering::Ordered } else { Ordering::Independent },
-            retry: RetryPolicy { max_attempts: 3, backoff_base: Duration::ZERO, backoff_max: Duration::ZERO },
-            ..ProcessSettings::default()
-        };
+        let mut settings = ConsumerSettings::default();
+        settings.order = if c.ordered { PartitionOrder::Ordered } else { PartitionOrder::Independent };
+        settings.retry = RetryPolicy::new(3, Duration::ZERO, Duration::ZERO);
         let ev = event_json(&records);
         let batch = decode_event(&ev).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap();
-        let report = rt.block_on(async {
-            let p = Processor::new(h.clone(), sink.clone(), settings, CircuitBreaker::new(0, Duration::from_secs(1)));
-            p.process(&batch, tokio::time::Instant::now() + Duration::from_secs(60), 0).await
-        });
+        let Run { report, calls, confirmed } = simulate(&batch, &settings, &script, &fail_offsets);
 
         // Exactly one outcome per record, and no record twice.
         prop_assert_eq!(report.records.len(), records.len());
@@ -91,8 +210,6 @@ proptest! {
         prop_assert_eq!(ids.len(), records.len());
 
         // Dead-lettered exactly when the sink confirmed it.
-        let confirmed: HashSet<(i32, i64)> = sink.received.lock().unwrap().iter()
-            .map(|l| (l.partition().unwrap(), l.offset().unwrap())).collect();
         for r in &report.records {
             let p: i32 = r.id.partition_key.rsplit('-').next().unwrap().parse().unwrap();
             let key = (p, r.id.offset.unwrap());
@@ -113,7 +230,6 @@ proptest! {
 
         // Ordered: nothing after a failed record of its partition was handled.
         if c.ordered {
-            let calls = h.calls();
             let mut first_failed: HashMap<String, i64> = HashMap::new();
             for r in &report.records {
                 if r.outcome.is_failed() {

@@ -99,21 +99,21 @@ async fn kafka_dlq_stats_replay_and_loop_guard() {
             .entries()
             .find_map(|e| match &e.entry {
                 msk_dlq::event::Entry::Record(r)
-                    if r.value.as_deref() == m.payload() && r.key.as_deref() == m.key() =>
+                    if r.value() == m.payload() && r.key() == m.key() =>
                 {
                     Some(r.clone())
                 }
                 _ => None,
             })
             .expect("replayed record matches an original one byte for byte");
-        assert_eq!(m.partition(), orig.partition);
+        assert_eq!(m.partition(), orig.partition());
         let user: Vec<(String, Vec<u8>)> = h
             .iter()
             .filter(|(k, _)| !k.starts_with("dlq."))
             .cloned()
             .collect();
         let want: Vec<(String, Vec<u8>)> = orig
-            .headers
+            .headers()
             .iter()
             .map(|x| (x.name.clone(), x.value.clone()))
             .collect();

@@ -10,18 +10,18 @@ use common::read_event;
 use common::stack::{
     self, consume, create_queue, create_topic, header, headers_of, receive, unique,
 };
-use msk_dlq::envelope::{
-    DeadLetter, DeadRecord, Envelope, H_KIND, H_OFFSET, H_PARTITION, H_REPLAY_COUNT, H_SOURCE,
-    H_TIMESTAMP, H_TOPIC,
-};
 use msk_dlq::event::Entry;
-use msk_dlq::kafka::KafkaConnection;
-use msk_dlq::sink::batched::BatchedSink;
-use msk_dlq::sink::claim_check::ClaimCheck;
-use msk_dlq::sink::kafka::{KafkaSink, Partitioning};
-use msk_dlq::sink::sns::SnsTransport;
-use msk_dlq::sink::sqs::{SqsTransport, SQS_MAX_BYTES};
-use msk_dlq::sink::{send_by_deadline, DeadLetterSink, FallbackSink, SinkError};
+use msk_dlq::headers::{
+    KIND as H_KIND, ORIGINAL_OFFSET as H_OFFSET, ORIGINAL_PARTITION as H_PARTITION,
+    ORIGINAL_TIMESTAMP as H_TIMESTAMP, ORIGINAL_TOPIC as H_TOPIC, REPLAY_COUNT as H_REPLAY_COUNT,
+    SOURCE as H_SOURCE,
+};
+use msk_dlq::kafka::{KafkaConnection, ProducerPool};
+use msk_dlq::letter::{DeadLetter, DeadRecord, Envelope};
+use msk_dlq::sink::{
+    send_by_deadline, BatchedSink, DeadLetterSink, FallbackSink, KafkaSink, LargeValueStore,
+    Partitioning, S3ClaimCheck, SinkError, SnsTransport, SqsTransport, SQS_MAX_BYTES,
+};
 use msk_dlq::{decode_event, DlqKind};
 use rdkafka::Message as _;
 use tokio::time::Instant;
@@ -35,17 +35,19 @@ fn letters(bootstrap: Option<String>) -> Vec<DeadLetter> {
     batch
         .entries()
         .filter_map(|e| match &e.entry {
-            Entry::Record(r) => Some(DeadLetter {
-                source: source.clone(),
-                record: DeadRecord::Decoded(r.clone()),
-                kind: DlqKind::Permanent,
-                error_type: "InvalidOrder".into(),
-                error_message: format!("record {} failed", r.offset),
-                attempts: 1,
-                failed_at_ms: 1_795_320_000_000,
-                consumer: Arc::from("orders-consumer"),
-                replay_count: 0,
-            }),
+            Entry::Record(r) => Some(
+                DeadLetter::new(
+                    source.clone(),
+                    DeadRecord::Decoded(r.clone()),
+                    DlqKind::Permanent,
+                    "InvalidOrder",
+                    format!("record {} failed", r.offset()),
+                )
+                .with_attempts(1)
+                .with_failed_at_ms(1_795_320_000_000)
+                .with_consumer(Arc::from("orders-consumer"))
+                .with_replay_count(0),
+            ),
             Entry::Malformed(_) => None,
         })
         .collect()
@@ -59,7 +61,7 @@ fn sqs_sink(
     sdk: &aws_config::SdkConfig,
     url: &str,
     max: usize,
-    claim: Option<ClaimCheck>,
+    claim: Option<Arc<dyn LargeValueStore>>,
 ) -> BatchedSink<SqsTransport> {
     BatchedSink {
         transport: SqsTransport {
@@ -78,7 +80,8 @@ async fn kafka_sink_keeps_bytes_and_adds_contract_headers() {
     create_topic(&topic, 2).await;
     let sink = KafkaSink::new(
         topic.clone(),
-        KafkaConnection::plaintext(&stack::kafka()),
+        Some(stack::kafka()),
+        Arc::new(ProducerPool::new(KafkaConnection::default())),
         Partitioning::SameModulo,
     )
     .unwrap();
@@ -94,32 +97,28 @@ async fn kafka_sink_keeps_bytes_and_adds_contract_headers() {
         };
         let m = got
             .iter()
-            .find(|m| header(&headers_of(m), H_OFFSET) == Some(orig.offset.to_string().as_str()))
-            .unwrap_or_else(|| panic!("offset {} missing", orig.offset));
-        assert_eq!(m.key(), orig.key.as_deref(), "key bytes");
-        assert_eq!(
-            m.payload(),
-            orig.value.as_deref(),
-            "value bytes (null stays null)"
-        );
+            .find(|m| header(&headers_of(m), H_OFFSET) == Some(orig.offset().to_string().as_str()))
+            .unwrap_or_else(|| panic!("offset {} missing", orig.offset()));
+        assert_eq!(m.key(), orig.key(), "key bytes");
+        assert_eq!(m.payload(), orig.value(), "value bytes (null stays null)");
         assert_eq!(
             m.partition(),
-            orig.partition % 2,
+            orig.partition() % 2,
             "partition modulo DLQ partitions"
         );
         let h = headers_of(m);
         // Original headers first, in order, byte for byte.
-        for (i, oh) in orig.headers.iter().enumerate() {
+        for (i, oh) in orig.headers().iter().enumerate() {
             assert_eq!(h[i], (oh.name.clone(), oh.value.clone()));
         }
         assert_eq!(header(&h, H_TOPIC), Some("shop.orders-v1"));
         assert_eq!(
             header(&h, H_PARTITION),
-            Some(orig.partition.to_string().as_str())
+            Some(orig.partition().to_string().as_str())
         );
         assert_eq!(
             header(&h, H_TIMESTAMP),
-            Some(orig.timestamp.unwrap().to_string().as_str())
+            Some(orig.timestamp().unwrap().to_string().as_str())
         );
         assert_eq!(header(&h, H_KIND), Some("permanent"));
         assert_eq!(header(&h, H_REPLAY_COUNT), Some("0"));
@@ -138,9 +137,8 @@ async fn kafka_sink_keeps_bytes_and_adds_contract_headers() {
 async fn kafka_sink_uses_the_events_bootstrap_servers_by_default() {
     let topic = unique("dlq");
     create_topic(&topic, 1).await;
-    let mut conn = KafkaConnection::plaintext("unused");
-    conn.bootstrap_servers = None;
-    let sink = KafkaSink::new(topic.clone(), conn, Partitioning::SameModulo).unwrap();
+    let pool = Arc::new(ProducerPool::new(KafkaConnection::default()));
+    let sink = KafkaSink::new(topic.clone(), None, pool, Partitioning::SameModulo).unwrap();
     let letters = letters(Some(stack::kafka()));
     let results = send_by_deadline(&sink, &letters[..2], soon(20)).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
@@ -150,8 +148,9 @@ async fn kafka_sink_uses_the_events_bootstrap_servers_by_default() {
 #[tokio::test]
 async fn kafka_sink_reports_each_letter_failed_when_the_broker_is_unreachable() {
     let sink = KafkaSink::new(
-        "dlq".into(),
-        KafkaConnection::plaintext("127.0.0.1:1"),
+        "dlq",
+        Some("127.0.0.1:1".to_string()),
+        Arc::new(ProducerPool::new(KafkaConnection::default())),
         Partitioning::ByKey,
     )
     .unwrap();
@@ -178,8 +177,9 @@ async fn kafka_sink_survives_retriable_produce_errors_and_fails_on_fatal_ones() 
     let mock = MockCluster::new(1).unwrap();
     mock.create_topic("dlq", 2, 1).unwrap();
     let sink = KafkaSink::new(
-        "dlq".into(),
-        KafkaConnection::plaintext(&mock.bootstrap_servers()),
+        "dlq",
+        Some(mock.bootstrap_servers()),
+        Arc::new(ProducerPool::new(KafkaConnection::default())),
         Partitioning::SameModulo,
     )
     .unwrap();
@@ -230,8 +230,8 @@ async fn sqs_sink_envelopes_parse_back_with_attributes() {
         let DeadRecord::Decoded(orig) = &l.record else {
             unreachable!()
         };
-        assert_eq!(env.value_bytes().unwrap(), orig.value);
-        assert_eq!(env.key_bytes().unwrap(), orig.key);
+        assert_eq!(env.value_bytes().unwrap().as_deref(), orig.value());
+        assert_eq!(env.key_bytes().unwrap().as_deref(), orig.key());
         let attrs = m.message_attributes().unwrap();
         assert_eq!(attrs["dlq.kind"].string_value(), Some("permanent"));
         assert_eq!(
@@ -330,18 +330,22 @@ async fn large_dead_letters_are_claim_checked_through_s3() {
     let bucket = unique("dlq-large");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let url = create_queue(&sqs, &unique("dlq"), &[]).await;
-    let claim = ClaimCheck {
-        client: s3.clone(),
-        bucket: bucket.clone(),
-        prefix: "dead-letters/".into(),
-    };
+    let claim: Arc<dyn LargeValueStore> = Arc::new(S3ClaimCheck::new(
+        s3.clone(),
+        bucket.clone(),
+        "dead-letters/",
+    ));
     let mut big = letters(None).remove(0);
     let DeadRecord::Decoded(r) = &big.record else {
         unreachable!()
     };
-    let mut r = (**r).clone();
-    r.value = Some((0..20_000u32).map(|i| (i % 251) as u8).collect());
-    big.record = DeadRecord::Decoded(Arc::new(r.clone()));
+    let r = r
+        .to_builder()
+        .value(Some(
+            (0..20_000u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>(),
+        ))
+        .build();
+    big.record = DeadRecord::Decoded(r.clone());
 
     // Without a bucket: reported failed, never truncated.
     let no_bucket = sqs_sink(&sdk, &url, 4_096, None);
@@ -361,7 +365,7 @@ async fn large_dead_letters_are_claim_checked_through_s3() {
     assert_eq!(loc.bucket, bucket);
     assert_eq!(
         claim.fetch(&loc).await.unwrap(),
-        r.value.unwrap(),
+        r.value().unwrap(),
         "value round-trips through S3"
     );
     assert_eq!(env.source.offset, Some(10));
@@ -373,18 +377,14 @@ async fn s3_down_fails_the_large_letter_but_not_the_small_ones() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = create_queue(&sqs, &unique("dlq"), &[]).await;
     let down = stack::sdk_at("http://127.0.0.1:1").await;
-    let claim = ClaimCheck {
-        client: stack::s3(&down),
-        bucket: "missing".into(),
-        prefix: String::new(),
-    };
+    let claim: Arc<dyn LargeValueStore> =
+        Arc::new(S3ClaimCheck::new(stack::s3(&down), "missing", ""));
     let mut letters = letters(None);
     let DeadRecord::Decoded(r) = &letters[0].record else {
         unreachable!()
     };
-    let mut r = (**r).clone();
-    r.value = Some(vec![b'x'; 10_000]);
-    letters[0].record = DeadRecord::Decoded(Arc::new(r));
+    let r = r.to_builder().value(Some(vec![b'x'; 10_000])).build();
+    letters[0].record = DeadRecord::Decoded(r);
     let sink = sqs_sink(&sdk, &url, 4_096, Some(claim));
     let res = send_by_deadline(&sink, &letters[..3], soon(15)).await;
     assert!(
@@ -472,14 +472,15 @@ async fn fallback_sink_takes_over_when_the_primary_fails() {
     let url = create_queue(&sqs, &unique("dlq-fallback"), &[]).await;
     let primary: Arc<dyn DeadLetterSink> = Arc::new(
         KafkaSink::new(
-            "dlq".into(),
-            KafkaConnection::plaintext("127.0.0.1:1"),
+            "dlq",
+            Some("127.0.0.1:1".to_string()),
+            Arc::new(ProducerPool::new(KafkaConnection::default())),
             Partitioning::ByKey,
         )
         .unwrap(),
     );
     let fallback: Arc<dyn DeadLetterSink> = Arc::new(sqs_sink(&sdk, &url, SQS_MAX_BYTES, None));
-    let sink = FallbackSink { primary, fallback };
+    let sink = FallbackSink::new(primary, fallback);
     let letters = letters(None);
     let deadline = soon(6);
     let res = send_by_deadline(&sink, &letters[..3], deadline).await;

@@ -1,19 +1,21 @@
 //! What SQS and SNS sinks share: one JSON envelope per letter, message
-//! attributes, FIFO ids, the size limit with an optional S3 claim check,
+//! attributes, FIFO ids, the size limit with an optional claim check,
 //! batches of at most 10 entries and the sink's byte limit, sent
 //! concurrently, each entry confirmed or retried on its own.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
 use tokio::time::Instant;
 
-use crate::envelope::{DeadLetter, Envelope, ATTR_KIND, ATTR_TOPIC};
-use crate::sink::claim_check::ClaimCheck;
-use crate::sink::{Confirmation, SinkError, SinkResult};
+use super::{BoxFuture, Confirmation, DeadLetterSink, LargeValueStore, SinkError, SinkResult};
+use crate::headers::{ATTRIBUTE_KIND, ATTRIBUTE_ORIGINAL_TOPIC};
+use crate::letter::{DeadLetter, Envelope};
 
+/// SQS and SNS take at most this many entries per batch call.
 pub const MAX_BATCH_ENTRIES: usize = 10;
 
 /// One message on its way out.
@@ -21,10 +23,13 @@ pub const MAX_BATCH_ENTRIES: usize = 10;
 pub struct OutMessage {
     /// Unique within a batch call.
     pub id: String,
+    /// The envelope JSON.
     pub body: String,
     /// Message attributes (all of type String).
     pub attributes: Vec<(&'static str, String)>,
+    /// FIFO message group.
     pub group_id: Option<String>,
+    /// FIFO deduplication id.
     pub dedup_id: Option<String>,
 }
 
@@ -43,51 +48,90 @@ impl OutMessage {
 /// What the service said about one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryStatus {
+    /// Stored.
     Ok {
+        /// The service's message id.
         message_id: String,
     },
+    /// Not stored.
     Failed {
+        /// The service's error code.
         code: String,
+        /// The service's message.
         message: String,
+        /// Whether the request was at fault (final) or the service (retried).
         sender_fault: bool,
     },
 }
 
 /// A batch API: SQS `SendMessageBatch` or SNS `PublishBatch`.
 pub trait BatchTransport: Send + Sync + 'static {
+    /// The sink's name.
     fn name(&self) -> &'static str;
+    /// Whether the destination is FIFO (needs group and dedup ids).
     fn fifo(&self) -> bool;
-    /// Whole-call failure (network, auth, throttling) as `Err`.
+    /// Sends one batch; a whole-call failure (network, auth, throttling) is
+    /// an `Err`, per-entry answers are in the map by entry id.
     fn send_batch(
         &self,
         batch: &[OutMessage],
-    ) -> impl Future<Output = Result<HashMap<String, EntryStatus>, String>> + Send;
+    ) -> impl Future<Output = Result<HashMap<String, EntryStatus>, SinkError>> + Send;
 }
 
+/// A dead-letter sink over a [`BatchTransport`].
 pub struct BatchedSink<T> {
+    /// The service.
     pub transport: T,
+    /// The largest message accepted.
     pub max_message_bytes: usize,
-    pub claim_check: Option<ClaimCheck>,
+    /// Where values too large for a message go.
+    pub claim_check: Option<Arc<dyn LargeValueStore>>,
     /// Further tries of an entry the service failed on its side.
     pub retries: u32,
 }
 
+impl<T: BatchTransport> DeadLetterSink for BatchedSink<T> {
+    fn name(&self) -> &'static str {
+        self.transport.name()
+    }
+
+    fn send<'a>(&'a self, letter: &'a DeadLetter, deadline: Instant) -> BoxFuture<'a, SinkResult> {
+        Box::pin(async move {
+            self.send_letters(std::slice::from_ref(letter), deadline)
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(SinkError::unavailable(self.transport.name(), "no result")))
+        })
+    }
+
+    fn send_batch<'a>(
+        &'a self,
+        letters: &'a [DeadLetter],
+        deadline: Instant,
+    ) -> BoxFuture<'a, Vec<SinkResult>> {
+        Box::pin(self.send_letters(letters, deadline))
+    }
+}
+
 impl<T: BatchTransport> BatchedSink<T> {
-    pub fn message(
+    fn message(
         &self,
         index: usize,
         envelope: &Envelope,
         letter: &DeadLetter,
     ) -> Result<OutMessage, SinkError> {
-        let mut attributes = vec![(ATTR_KIND, letter.kind.as_str().to_owned())];
+        let mut attributes = vec![(ATTRIBUTE_KIND, letter.kind.as_str().to_owned())];
         if let Some(t) = letter.topic() {
-            attributes.push((ATTR_TOPIC, t.to_owned()));
+            attributes.push((ATTRIBUTE_ORIGINAL_TOPIC, t.to_owned()));
         }
         let fifo = self.transport.fifo();
         // An envelope that cannot be written must not go out empty.
-        let body = envelope.to_json().map_err(|e| SinkError::Unavailable {
-            sink: self.transport.name(),
-            message: format!("envelope could not be serialized: {e}"),
+        let body = envelope.to_json().map_err(|e| {
+            SinkError::unavailable_because(
+                self.transport.name(),
+                "envelope could not be serialized",
+                e,
+            )
         })?;
         Ok(OutMessage {
             id: index.to_string(),
@@ -98,7 +142,7 @@ impl<T: BatchTransport> BatchedSink<T> {
         })
     }
 
-    /// The message for a letter, claim-checked to S3 if too large.
+    /// The message for a letter, claim-checked if too large.
     async fn prepare(&self, index: usize, letter: &DeadLetter) -> Result<OutMessage, SinkError> {
         let name = self.transport.name();
         let mut envelope = letter.envelope();
@@ -118,14 +162,7 @@ impl<T: BatchTransport> BatchedSink<T> {
             return Err(too_large);
         };
         let value = letter.value().unwrap_or_default();
-        let location =
-            claim
-                .store(letter, value)
-                .await
-                .map_err(|message| SinkError::Unavailable {
-                    sink: "s3",
-                    message,
-                })?;
+        let location = claim.store(letter, value).await?;
         envelope.value = None;
         envelope.raw = None;
         envelope.value_location = Some(location);
@@ -141,6 +178,7 @@ impl<T: BatchTransport> BatchedSink<T> {
         Ok(msg)
     }
 
+    /// Sends `letters`: one result per letter, in order.
     pub async fn send_letters(&self, letters: &[DeadLetter], deadline: Instant) -> Vec<SinkResult> {
         let mut results: Vec<Option<SinkResult>> = vec![None; letters.len()];
         let prepared = join_all(letters.iter().enumerate().map(|(i, l)| self.prepare(i, l))).await;
@@ -169,10 +207,7 @@ impl<T: BatchTransport> BatchedSink<T> {
         results
             .into_iter()
             .map(|r| {
-                r.unwrap_or(Err(SinkError::Unavailable {
-                    sink: name,
-                    message: "no answer for this entry".into(),
-                }))
+                r.unwrap_or_else(|| Err(SinkError::unavailable(name, "no answer for this entry")))
             })
             .collect()
     }
@@ -198,16 +233,8 @@ impl<T: BatchTransport> BatchedSink<T> {
                     );
                     return done;
                 }
-                Ok(Err(message)) if last => {
-                    done.extend(batch.drain(..).map(|m| {
-                        (
-                            m.id,
-                            Err(SinkError::Unavailable {
-                                sink: name,
-                                message: message.clone(),
-                            }),
-                        )
-                    }));
+                Ok(Err(e)) if last => {
+                    done.extend(batch.drain(..).map(|m| (m.id, Err(e.clone()))));
                     return done;
                 }
                 Ok(Err(_)) => HashMap::new(),
@@ -216,13 +243,9 @@ impl<T: BatchTransport> BatchedSink<T> {
             let mut retry = Vec::new();
             for m in batch.drain(..) {
                 match statuses.get(&m.id) {
-                    Some(EntryStatus::Ok { message_id }) => done.push((
-                        m.id,
-                        Ok(Confirmation {
-                            sink: name,
-                            location: message_id.clone(),
-                        }),
-                    )),
+                    Some(EntryStatus::Ok { message_id }) => {
+                        done.push((m.id, Ok(Confirmation::new(name, message_id.clone()))))
+                    }
                     Some(EntryStatus::Failed {
                         code,
                         message,
@@ -237,10 +260,10 @@ impl<T: BatchTransport> BatchedSink<T> {
                     )),
                     None if last && !statuses.is_empty() => done.push((
                         m.id,
-                        Err(SinkError::Unavailable {
-                            sink: name,
-                            message: "entry missing from the batch result".into(),
-                        }),
+                        Err(SinkError::unavailable(
+                            name,
+                            "entry missing from the batch result",
+                        )),
                     )),
                     _ => retry.push(m),
                 }
@@ -249,7 +272,12 @@ impl<T: BatchTransport> BatchedSink<T> {
                 return done;
             }
             batch = retry;
-            let pause = Duration::from_millis(50u64 << attempt.min(6));
+            let pause = crate::backoff::delay(
+                Duration::from_millis(100),
+                Duration::from_secs(5),
+                attempt,
+                fastrand::f64(),
+            );
             if Instant::now() + pause >= deadline {
                 done.extend(
                     batch
@@ -264,7 +292,7 @@ impl<T: BatchTransport> BatchedSink<T> {
 }
 
 /// Groups messages into batches of at most 10 entries and `max_bytes` total.
-pub fn pack(messages: Vec<OutMessage>, max_bytes: usize) -> Vec<Vec<OutMessage>> {
+fn pack(messages: Vec<OutMessage>, max_bytes: usize) -> Vec<Vec<OutMessage>> {
     let mut batches: Vec<Vec<OutMessage>> = Vec::new();
     let mut current: Vec<OutMessage> = Vec::new();
     let mut bytes = 0;
@@ -288,9 +316,9 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::envelope::DeadRecord;
-    use crate::event::{BatchSource, KafkaRecord};
-    use crate::outcome::DlqKind;
+    use crate::event::BatchSource;
+    use crate::letter::{DeadRecord, DlqKind};
+    use crate::record::KafkaRecord;
 
     /// Entry-level answers a real endpoint gives but the local one cannot be
     /// made to: per call, the status of each entry id.
@@ -308,42 +336,34 @@ mod tests {
         async fn send_batch(
             &self,
             _: &[OutMessage],
-        ) -> Result<HashMap<String, EntryStatus>, String> {
+        ) -> Result<HashMap<String, EntryStatus>, SinkError> {
             let mut calls = self.calls.lock().unwrap();
             if calls.is_empty() {
-                return Err("no more answers".into());
+                return Err(SinkError::unavailable("scripted", "no more answers"));
             }
             Ok(calls.remove(0))
         }
     }
 
     fn letter(offset: i64) -> DeadLetter {
-        DeadLetter {
-            source: std::sync::Arc::new(BatchSource {
+        let record = KafkaRecord::builder("t", 0, offset)
+            .timestamp(1)
+            .value(Some(b"v".to_vec()))
+            .build();
+        DeadLetter::new(
+            std::sync::Arc::new(BatchSource {
                 event_source: "aws:kafka".into(),
                 event_source_arn: None,
                 bootstrap_servers: None,
             }),
-            record: DeadRecord::Decoded(std::sync::Arc::new(KafkaRecord {
-                topic: "t".into(),
-                partition: 0,
-                offset,
-                timestamp: Some(1),
-                timestamp_type: None,
-                key: None,
-                value: Some(b"v".to_vec()),
-                headers: vec![],
-                key_schema: None,
-                value_schema: None,
-            })),
-            kind: DlqKind::Permanent,
-            error_type: "E".into(),
-            error_message: "m".into(),
-            attempts: 1,
-            failed_at_ms: 0,
-            consumer: std::sync::Arc::from("c"),
-            replay_count: 0,
-        }
+            DeadRecord::Decoded(record),
+            DlqKind::Permanent,
+            "E",
+            "m",
+        )
+        .with_attempts(1)
+        .with_failed_at_ms(0)
+        .with_consumer(std::sync::Arc::from("c"))
     }
 
     fn ok(id: &str) -> (String, EntryStatus) {

@@ -3,69 +3,92 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::envelope::{DeadLetter, ValueLocation};
+use super::{BoxFuture, LargeValueStore, SinkError};
+use crate::letter::{DeadLetter, ValueLocation};
 
+const NAME: &str = "s3";
+
+/// Large values in an S3 bucket under a prefix.
 #[derive(Debug, Clone)]
-pub struct ClaimCheck {
-    pub client: aws_sdk_s3::Client,
-    pub bucket: String,
-    pub prefix: String,
+pub struct S3ClaimCheck {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
 }
 
-impl ClaimCheck {
-    /// Object key: stable per record and replay generation, so a retried
-    /// write overwrites instead of piling up.
-    pub fn object_key(&self, letter: &DeadLetter) -> String {
-        format!(
-            "{}{}/{}/{}-{}.bin",
-            self.prefix,
-            letter.source_ref(),
-            letter.group_id(),
-            letter.record_ref(),
-            letter.replay_count
-        )
+impl S3ClaimCheck {
+    /// Values go to `s3://bucket/prefix...`.
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
     }
+}
 
-    pub async fn store(&self, letter: &DeadLetter, value: &[u8]) -> Result<ValueLocation, String> {
-        let key = self.object_key(letter);
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .body(ByteStream::from(value.to_vec()))
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot store large dead letter in s3://{}/{key}: {}",
-                    self.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )
-            })?;
-        Ok(ValueLocation {
-            bucket: self.bucket.clone(),
-            key,
-            size: value.len() as u64,
+impl LargeValueStore for S3ClaimCheck {
+    fn store<'a>(
+        &'a self,
+        letter: &'a DeadLetter,
+        value: &'a [u8],
+    ) -> BoxFuture<'a, Result<ValueLocation, SinkError>> {
+        Box::pin(async move {
+            let key = letter.claim_check_key(&self.prefix);
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&key)
+                .body(ByteStream::from(value.to_vec()))
+                .send()
+                .await
+                .map_err(|e| {
+                    let text = format!(
+                        "cannot store large dead letter in s3://{}/{key}: {}",
+                        self.bucket,
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    );
+                    SinkError::unavailable_because(NAME, text, e)
+                })?;
+            Ok(ValueLocation {
+                bucket: self.bucket.clone(),
+                key,
+                size: value.len() as u64,
+            })
         })
     }
 
-    pub async fn fetch(&self, location: &ValueLocation) -> Result<Vec<u8>, String> {
-        let out = self
-            .client
-            .get_object()
-            .bucket(&location.bucket)
-            .key(&location.key)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read s3://{}/{}: {}",
-                    location.bucket,
-                    location.key,
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )
-            })?;
-        let bytes = out.body.collect().await.map_err(|e| e.to_string())?;
-        Ok(bytes.into_bytes().to_vec())
+    fn fetch<'a>(
+        &'a self,
+        location: &'a ValueLocation,
+    ) -> BoxFuture<'a, Result<Vec<u8>, SinkError>> {
+        Box::pin(async move {
+            let context = || format!("cannot read s3://{}/{}", location.bucket, location.key);
+            let out = self
+                .client
+                .get_object()
+                .bucket(&location.bucket)
+                .key(&location.key)
+                .send()
+                .await
+                .map_err(|e| {
+                    let text = format!(
+                        "{}: {}",
+                        context(),
+                        aws_sdk_s3::error::DisplayErrorContext(&e)
+                    );
+                    SinkError::unavailable_because(NAME, text, e)
+                })?;
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| SinkError::unavailable_because(NAME, context(), e))?;
+            Ok(bytes.into_bytes().to_vec())
+        })
     }
 }

@@ -1,191 +1,290 @@
-//! Which sink to use, from the environment, validated at cold start.
+//! Which sink to use, as plain settings (in code, or read from the
+//! environment by [`crate::env`]), and building it.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::aws;
-use crate::config::{ConfigError, Reader};
-use crate::kafka::KafkaConnection;
-use crate::sink::batched::BatchedSink;
-use crate::sink::claim_check::ClaimCheck;
-use crate::sink::kafka::{KafkaSink, Partitioning};
-use crate::sink::sns::{SnsTransport, SNS_MAX_BYTES};
-use crate::sink::sqs::{SqsTransport, SQS_MAX_BYTES};
-use crate::sink::{DeadLetterSink, FallbackSink, NoSink};
+#[cfg(feature = "kafka")]
+use super::kafka::{KafkaSink, Partitioning};
+use super::{DeadLetterSink, FallbackSink, NoSink};
+#[cfg(feature = "kafka")]
+use crate::kafka::{KafkaConnection, ProduceError, ProducerPool};
 
-pub const VAR_SINK: &str = "MSK_DLQ_SINK";
-pub const VAR_FALLBACK_SINK: &str = "MSK_DLQ_FALLBACK_SINK";
-pub const VAR_KAFKA_TOPIC: &str = "MSK_DLQ_KAFKA_TOPIC";
-pub const VAR_KAFKA_PARTITIONING: &str = "MSK_DLQ_KAFKA_PARTITIONING";
-pub const VAR_SQS_QUEUE_URL: &str = "MSK_DLQ_SQS_QUEUE_URL";
-pub const VAR_SNS_TOPIC_ARN: &str = "MSK_DLQ_SNS_TOPIC_ARN";
-pub const VAR_BUCKET: &str = "MSK_DLQ_LARGE_PAYLOAD_BUCKET";
-pub const VAR_BUCKET_PREFIX: &str = "MSK_DLQ_LARGE_PAYLOAD_PREFIX";
-pub const VAR_MAX_MESSAGE_BYTES: &str = "MSK_DLQ_MAX_MESSAGE_BYTES";
-pub const VAR_SINK_RETRIES: &str = "MSK_DLQ_SINK_RETRIES";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A kind of dead-letter sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[non_exhaustive]
 pub enum SinkKind {
+    /// No sink: records due for the DLQ are reported failed.
+    #[default]
     None,
+    /// A Kafka topic.
     Kafka,
+    /// An SQS queue.
     Sqs,
+    /// An SNS topic.
     Sns,
 }
 
-const KINDS: &[(&str, SinkKind)] = &[
-    ("none", SinkKind::None),
-    ("kafka", SinkKind::Kafka),
-    ("sqs", SinkKind::Sqs),
-    ("sns", SinkKind::Sns),
-];
+impl SinkKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [SinkKind; 4] = [
+        SinkKind::None,
+        SinkKind::Kafka,
+        SinkKind::Sqs,
+        SinkKind::Sns,
+    ];
 
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkKind::None => "none",
+            SinkKind::Kafka => "kafka",
+            SinkKind::Sqs => "sqs",
+            SinkKind::Sns => "sns",
+        }
+    }
+
+    /// The cargo feature that compiles this sink in.
+    pub fn feature(self) -> Option<&'static str> {
+        match self {
+            SinkKind::None => None,
+            SinkKind::Kafka => Some("kafka"),
+            SinkKind::Sqs => Some("sqs"),
+            SinkKind::Sns => Some("sns"),
+        }
+    }
+
+    /// Whether this build includes the sink.
+    pub fn is_compiled_in(self) -> bool {
+        match self {
+            SinkKind::None => true,
+            SinkKind::Kafka => cfg!(feature = "kafka"),
+            SinkKind::Sqs => cfg!(feature = "sqs"),
+            SinkKind::Sns => cfg!(feature = "sns"),
+        }
+    }
+}
+
+impl fmt::Display for SinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A sink name that is not one of [`SinkKind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown sink {0:?}: expected one of none, kafka, sqs, sns")]
+pub struct UnknownSinkKind(pub String);
+
+impl FromStr for SinkKind {
+    type Err = UnknownSinkKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SinkKind::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownSinkKind(s.to_owned()))
+    }
+}
+
+/// Where dead letters go, and how.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SinkConfig {
+    /// The sink.
     pub primary: SinkKind,
+    /// Takes what the primary does not confirm; `None` for no fallback.
     pub fallback: SinkKind,
+    /// The Kafka DLQ topic.
     pub kafka_topic: Option<String>,
+    /// The Kafka cluster and its security; without bootstrap servers the
+    /// event's own cluster.
+    #[cfg(feature = "kafka")]
     pub kafka: KafkaConnection,
+    /// Which DLQ partition a letter goes to.
+    #[cfg(feature = "kafka")]
     pub partitioning: Partitioning,
+    /// The SQS DLQ queue URL.
     pub sqs_queue_url: Option<String>,
+    /// The SNS DLQ topic ARN.
     pub sns_topic_arn: Option<String>,
+    /// The claim-check bucket for letters too large for SQS/SNS.
     pub bucket: Option<String>,
+    /// The claim-check key prefix.
     pub bucket_prefix: String,
-    /// `None`: the sink's own limit.
+    /// A lower SQS/SNS message size limit; `None`: the service's.
     pub max_message_bytes: Option<usize>,
+    /// Further tries of entries SQS/SNS failed on their side.
     pub retries: u32,
 }
 
-impl SinkConfig {
-    pub fn read(r: &mut Reader<'_>) -> Self {
-        let primary = r.choice(VAR_SINK, SinkKind::None, KINDS);
-        let fallback = r.choice(VAR_FALLBACK_SINK, SinkKind::None, KINDS);
-        if fallback != SinkKind::None && fallback == primary {
-            r.errors.push(ConfigError::Conflict(format!(
-                "{VAR_FALLBACK_SINK} must differ from {VAR_SINK} (both are {})",
-                KINDS
-                    .iter()
-                    .find(|(_, k)| *k == primary)
-                    .map_or("?", |(n, _)| n)
-            )));
-        }
-        if primary == SinkKind::None && fallback != SinkKind::None {
-            r.errors.push(ConfigError::Conflict(format!(
-                "{VAR_FALLBACK_SINK} is set but {VAR_SINK} is none"
-            )));
-        }
-        let uses = |k: SinkKind| primary == k || fallback == k;
-        let kafka_topic = if uses(SinkKind::Kafka) {
-            r.required(VAR_KAFKA_TOPIC, "the kafka sink is used")
-        } else {
-            r.string(VAR_KAFKA_TOPIC)
-        };
-        let kafka = KafkaConnection::read(r);
-        let partitioning = r.choice(
-            VAR_KAFKA_PARTITIONING,
-            Partitioning::SameModulo,
-            &[
-                ("same-modulo", Partitioning::SameModulo),
-                ("key", Partitioning::ByKey),
-            ],
-        );
-        let sqs_queue_url = if uses(SinkKind::Sqs) {
-            r.required(VAR_SQS_QUEUE_URL, "the sqs sink is used")
-        } else {
-            None
-        };
-        if let Some(url) = &sqs_queue_url {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                r.errors.push(ConfigError::Invalid {
-                    var: VAR_SQS_QUEUE_URL,
-                    value: url.clone(),
-                    expected: "a queue URL such as https://sqs.us-east-1.amazonaws.com/123456789012/orders-dlq".into(),
-                });
-            }
-        }
-        let sns_topic_arn = if uses(SinkKind::Sns) {
-            r.required(VAR_SNS_TOPIC_ARN, "the sns sink is used")
-        } else {
-            None
-        };
-        if let Some(arn) = &sns_topic_arn {
-            if !arn.starts_with("arn:") {
-                r.errors.push(ConfigError::Invalid {
-                    var: VAR_SNS_TOPIC_ARN,
-                    value: arn.clone(),
-                    expected: "a topic ARN such as arn:aws:sns:us-east-1:123456789012:orders-dlq"
-                        .into(),
-                });
-            }
-        }
-        let max = r.int(VAR_MAX_MESSAGE_BYTES, 0usize, 0, SQS_MAX_BYTES);
-        SinkConfig {
-            primary,
-            fallback,
-            kafka_topic,
-            kafka,
-            partitioning,
-            sqs_queue_url,
-            sns_topic_arn,
-            bucket: r.string(VAR_BUCKET),
-            bucket_prefix: r
-                .string(VAR_BUCKET_PREFIX)
-                .unwrap_or_else(|| "dead-letters/".to_owned()),
-            max_message_bytes: (max > 0).then_some(max),
-            retries: r.int(VAR_SINK_RETRIES, 2u32, 0, 10),
+impl Default for SinkConfig {
+    fn default() -> Self {
+        Self {
+            primary: SinkKind::None,
+            fallback: SinkKind::None,
+            kafka_topic: None,
+            #[cfg(feature = "kafka")]
+            kafka: KafkaConnection::default(),
+            #[cfg(feature = "kafka")]
+            partitioning: Partitioning::SameModulo,
+            sqs_queue_url: None,
+            sns_topic_arn: None,
+            bucket: None,
+            bucket_prefix: "dead-letters/".to_owned(),
+            max_message_bytes: None,
+            retries: 2,
         }
     }
+}
 
-    pub async fn build(&self) -> Result<Arc<dyn DeadLetterSink>, String> {
-        let primary = self.build_one(self.primary).await?;
-        if self.fallback == SinkKind::None {
-            return Ok(primary);
-        }
-        Ok(Arc::new(FallbackSink {
-            primary,
-            fallback: self.build_one(self.fallback).await?,
-        }))
+/// Why a sink could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkBuildError {
+    /// The sink is not compiled into this build.
+    #[error("the {kind} sink is not compiled in: enable the `{feature}` feature of msk-dlq")]
+    NotCompiledIn {
+        /// The sink.
+        kind: SinkKind,
+        /// The feature it needs.
+        feature: &'static str,
+    },
+    /// A setting the sink needs is missing.
+    #[error("the {kind} sink needs {what}")]
+    Missing {
+        /// The sink.
+        kind: SinkKind,
+        /// What is missing.
+        what: &'static str,
+    },
+    /// The Kafka producer could not be created.
+    #[cfg(feature = "kafka")]
+    #[error("the Kafka DLQ producer could not be created: {0}")]
+    Kafka(#[from] ProduceError),
+}
+
+/// What building a sink may reuse instead of creating: the AWS SDK settings
+/// and a Kafka producer pool.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct SinkContext {
+    /// AWS SDK settings; loaded from the environment when needed and absent.
+    #[cfg(any(feature = "sqs", feature = "sns", feature = "s3"))]
+    pub sdk: Option<aws_config::SdkConfig>,
+    /// Producers shared with other writers (the replayer).
+    #[cfg(feature = "kafka")]
+    pub producers: Option<Arc<ProducerPool>>,
+}
+
+/// Builds the sink `cfg` describes (primary plus optional fallback).
+pub async fn build_sink(
+    cfg: &SinkConfig,
+    ctx: &SinkContext,
+) -> Result<Arc<dyn DeadLetterSink>, SinkBuildError> {
+    let primary = build_one(cfg, cfg.primary, ctx).await?;
+    if cfg.fallback == SinkKind::None {
+        return Ok(primary);
     }
+    let fallback = build_one(cfg, cfg.fallback, ctx).await?;
+    Ok(Arc::new(FallbackSink::new(primary, fallback)))
+}
 
-    async fn build_one(&self, kind: SinkKind) -> Result<Arc<dyn DeadLetterSink>, String> {
-        let needs_aws = matches!(kind, SinkKind::Sqs | SinkKind::Sns);
-        let sdk = if needs_aws {
-            Some(aws::sdk_config().await)
-        } else {
-            None
-        };
-        let claim_check = match (&sdk, &self.bucket) {
-            (Some(sdk), Some(bucket)) => Some(ClaimCheck {
-                client: aws::s3(sdk),
-                bucket: bucket.clone(),
-                prefix: self.bucket_prefix.clone(),
-            }),
-            _ => None,
-        };
-        Ok(match (kind, sdk) {
-            (SinkKind::None, _) => Arc::new(NoSink),
-            (SinkKind::Kafka, _) => Arc::new(KafkaSink::new(
-                self.kafka_topic.clone().unwrap_or_default(),
-                self.kafka.clone(),
-                self.partitioning,
-            )?),
-            (SinkKind::Sqs, Some(sdk)) => Arc::new(BatchedSink {
-                transport: SqsTransport {
-                    client: aws::sqs(&sdk),
-                    queue_url: self.sqs_queue_url.clone().unwrap_or_default(),
+#[cfg_attr(
+    not(any(feature = "kafka", feature = "sqs", feature = "sns")),
+    allow(unused_variables)
+)]
+async fn build_one(
+    cfg: &SinkConfig,
+    kind: SinkKind,
+    ctx: &SinkContext,
+) -> Result<Arc<dyn DeadLetterSink>, SinkBuildError> {
+    if let (false, Some(feature)) = (kind.is_compiled_in(), kind.feature()) {
+        return Err(SinkBuildError::NotCompiledIn { kind, feature });
+    }
+    let missing = |what| SinkBuildError::Missing { kind, what };
+    Ok(match kind {
+        SinkKind::None => Arc::new(NoSink),
+        #[cfg(feature = "kafka")]
+        SinkKind::Kafka => {
+            let topic = cfg.kafka_topic.clone().ok_or(missing("a topic"))?;
+            let pool = ctx
+                .producers
+                .clone()
+                .unwrap_or_else(|| Arc::new(ProducerPool::new(cfg.kafka.clone())));
+            Arc::new(KafkaSink::new(
+                topic,
+                cfg.kafka.bootstrap_servers.clone(),
+                pool,
+                cfg.partitioning,
+            )?)
+        }
+        #[cfg(feature = "sqs")]
+        SinkKind::Sqs => {
+            let queue_url = cfg.sqs_queue_url.clone().ok_or(missing("a queue URL"))?;
+            let sdk = sdk(ctx).await;
+            Arc::new(super::BatchedSink {
+                transport: super::SqsTransport {
+                    client: aws_sdk_sqs::Client::new(&sdk),
+                    queue_url,
                 },
-                max_message_bytes: self.max_message_bytes.unwrap_or(SQS_MAX_BYTES),
-                claim_check,
-                retries: self.retries,
-            }),
-            (SinkKind::Sns, Some(sdk)) => Arc::new(BatchedSink {
-                transport: SnsTransport {
-                    client: aws::sns(&sdk),
-                    topic_arn: self.sns_topic_arn.clone().unwrap_or_default(),
+                max_message_bytes: cfg.max_message_bytes.unwrap_or(super::SQS_MAX_BYTES),
+                claim_check: claim_check(cfg, &sdk),
+                retries: cfg.retries,
+            })
+        }
+        #[cfg(feature = "sns")]
+        SinkKind::Sns => {
+            let topic_arn = cfg.sns_topic_arn.clone().ok_or(missing("a topic ARN"))?;
+            let sdk = sdk(ctx).await;
+            Arc::new(super::BatchedSink {
+                transport: super::SnsTransport {
+                    client: aws_sdk_sns::Client::new(&sdk),
+                    topic_arn,
                 },
-                max_message_bytes: self.max_message_bytes.unwrap_or(SNS_MAX_BYTES),
-                claim_check,
-                retries: self.retries,
-            }),
-            _ => return Err("AWS configuration could not be loaded".into()),
+                max_message_bytes: cfg.max_message_bytes.unwrap_or(super::SNS_MAX_BYTES),
+                claim_check: claim_check(cfg, &sdk),
+                retries: cfg.retries,
+            })
+        }
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(SinkBuildError::NotCompiledIn {
+                kind: other,
+                feature: other.feature().unwrap_or("default"),
+            })
+        }
+    })
+}
+
+#[cfg(any(feature = "sqs", feature = "sns"))]
+async fn sdk(ctx: &SinkContext) -> aws_config::SdkConfig {
+    match &ctx.sdk {
+        Some(s) => s.clone(),
+        None => crate::aws::sdk_config().await,
+    }
+}
+
+#[cfg(any(feature = "sqs", feature = "sns"))]
+fn claim_check(
+    cfg: &SinkConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Option<Arc<dyn super::LargeValueStore>> {
+    #[cfg(feature = "s3")]
+    {
+        cfg.bucket.as_ref().map(|bucket| {
+            Arc::new(super::S3ClaimCheck::new(
+                crate::aws::s3(sdk),
+                bucket.clone(),
+                cfg.bucket_prefix.clone(),
+            )) as Arc<dyn super::LargeValueStore>
         })
+    }
+    #[cfg(not(feature = "s3"))]
+    {
+        let _ = (cfg, sdk);
+        None
     }
 }

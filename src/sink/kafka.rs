@@ -1,78 +1,67 @@
-//! Kafka DLQ topic sink: one idempotent producer (`acks=all`) per cluster,
-//! reused across warm invocations; each letter awaited to its delivery report.
+//! Kafka DLQ topic sink: the pool's idempotent producer (`acks=all`) per
+//! cluster, each letter awaited to its delivery report.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
-use rdkafka::message::{Header as KHeader, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::Producer as _;
 use tokio::time::Instant;
 
-use crate::envelope::DeadLetter;
-use crate::kafka::{KafkaConnection, KafkaContext};
-use crate::sink::{BoxFuture, Confirmation, DeadLetterSink, SinkError, SinkResult};
+use super::{BoxFuture, Confirmation, DeadLetterSink, SinkError, SinkResult};
+use crate::kafka::{send_confirmed, OutRecord, ProduceError, Producer, ProducerPool};
+use crate::letter::DeadLetter;
 
 const NAME: &str = "kafka";
 /// How long a cached partition count is trusted.
 const PARTITIONS_TTL: Duration = Duration::from_secs(300);
 
 /// Which DLQ partition a letter goes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Partitioning {
     /// Original partition modulo the DLQ topic's partition count, so the
     /// order within a source partition survives.
+    #[default]
     SameModulo,
     /// The producer's partitioner hashes the key.
     ByKey,
 }
 
-pub type DlqProducer = FutureProducer<KafkaContext>;
-
+/// Dead letters as records of a Kafka topic.
 pub struct KafkaSink {
     topic: String,
-    connection: KafkaConnection,
+    bootstrap: Option<String>,
+    pool: Arc<ProducerPool>,
     partitioning: Partitioning,
-    producers: Mutex<HashMap<String, Arc<DlqProducer>>>,
     partitions: Mutex<Option<(i32, Instant)>>,
 }
 
 impl KafkaSink {
-    /// With bootstrap servers configured, the producer is created now; else
-    /// at the first batch, from the event's `bootstrapServers`.
+    /// Letters go to `topic` on `bootstrap`, or, when that is `None`, on the
+    /// cluster each batch came from. A configured cluster's producer is
+    /// created now, so bad settings fail the cold start.
     pub fn new(
-        topic: String,
-        connection: KafkaConnection,
+        topic: impl Into<String>,
+        bootstrap: Option<String>,
+        pool: Arc<ProducerPool>,
         partitioning: Partitioning,
-    ) -> Result<Self, String> {
-        let sink = Self {
-            topic,
-            connection,
+    ) -> Result<Self, ProduceError> {
+        if let Some(b) = &bootstrap {
+            pool.get(b)?;
+        }
+        Ok(Self {
+            topic: topic.into(),
+            bootstrap,
+            pool,
             partitioning,
-            producers: Mutex::new(HashMap::new()),
             partitions: Mutex::new(None),
-        };
-        if let Some(b) = sink.connection.bootstrap_servers.clone() {
-            sink.producer(&b)?;
-        }
-        Ok(sink)
-    }
-
-    fn producer(&self, bootstrap: &str) -> Result<Arc<DlqProducer>, String> {
-        let mut map = self.producers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = map.get(bootstrap) {
-            return Ok(p.clone());
-        }
-        let producer = create_producer(&self.connection, bootstrap)?;
-        let producer = Arc::new(producer);
-        map.insert(bootstrap.to_owned(), producer.clone());
-        Ok(producer)
+        })
     }
 
     async fn partition_count(
         &self,
-        producer: &Arc<DlqProducer>,
+        producer: &Arc<Producer>,
         deadline: Instant,
     ) -> Result<i32, SinkError> {
         if let Some((n, at)) = *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -87,53 +76,55 @@ impl KafkaSink {
             let md = producer
                 .client()
                 .fetch_metadata(Some(&topic), timeout)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| {
+                    SinkError::unavailable_because(NAME, format!("metadata of {topic}"), e)
+                })?;
             let t = md
                 .topics()
                 .iter()
                 .find(|t| t.name() == topic)
-                .ok_or_else(|| format!("topic {topic} not in metadata"))?;
+                .ok_or_else(|| {
+                    SinkError::unavailable(NAME, format!("topic {topic} not in metadata"))
+                })?;
             if let Some(err) = t.error() {
-                return Err(format!("topic {topic}: {err:?}"));
+                return Err(SinkError::unavailable(
+                    NAME,
+                    format!("topic {topic}: {err:?}"),
+                ));
             }
             i32::try_from(t.partitions().len())
                 .ok()
                 .filter(|&n| n > 0)
-                .ok_or_else(|| format!("topic {topic} has no partitions"))
+                .ok_or_else(|| {
+                    SinkError::unavailable(NAME, format!("topic {topic} has no partitions"))
+                })
         })
         .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .map_err(|message| SinkError::Unavailable {
-            sink: NAME,
-            message,
-        })?;
+        .map_err(|e| SinkError::unavailable_because(NAME, "metadata lookup failed", e))??;
         *self.partitions.lock().unwrap_or_else(|p| p.into_inner()) = Some((n, Instant::now()));
         Ok(n)
     }
 
     async fn send_all(&self, letters: &[DeadLetter], deadline: Instant) -> Vec<SinkResult> {
-        let bootstrap = match self.connection.bootstrap_servers.clone().or_else(|| {
+        let all = |e: SinkError| letters.iter().map(|_| Err(e.clone())).collect();
+        let Some(bootstrap) = self.bootstrap.clone().or_else(|| {
             letters
                 .first()
                 .and_then(|l| l.source.bootstrap_servers.clone())
-        }) {
-            Some(b) => b,
-            None => {
-                return all_err(
-                    letters,
-                    "no bootstrap servers: set MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS",
-                )
-            }
+        }) else {
+            return all(SinkError::unavailable(
+                NAME,
+                "no bootstrap servers: set MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS",
+            ));
         };
-        let producer = match self.producer(&bootstrap) {
+        let producer = match self.pool.get(&bootstrap) {
             Ok(p) => p,
-            Err(e) => return all_err(letters, &e),
+            Err(e) => return all(SinkError::unavailable_because(NAME, e.to_string(), e)),
         };
         let count = match self.partitioning {
             Partitioning::SameModulo => match self.partition_count(&producer, deadline).await {
                 Ok(n) => Some(n),
-                Err(e) => return letters.iter().map(|_| Err(e.clone())).collect(),
+                Err(e) => return all(e),
             },
             Partitioning::ByKey => None,
         };
@@ -149,86 +140,35 @@ impl KafkaSink {
 
     async fn send_one(
         &self,
-        producer: &DlqProducer,
+        producer: &Producer,
         letter: &DeadLetter,
         count: Option<i32>,
         deadline: Instant,
     ) -> SinkResult {
         let headers = letter.kafka_headers();
-        let mut owned = OwnedHeaders::new_with_capacity(headers.len());
-        for h in &headers {
-            owned = owned.insert(KHeader {
-                key: &h.name,
-                value: Some(&h.value),
-            });
-        }
-        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(owned);
-        if let Some(k) = letter.key() {
-            record = record.key(k);
-        }
-        if let Some(v) = letter.value() {
-            record = record.payload(v);
-        }
-        if let (Some(n), Some(p)) = (count, letter.partition()) {
-            record = record.partition(p.rem_euclid(n));
-        }
-        let delivery = match producer.send_result(record) {
-            Ok(f) => f,
-            Err((e, _)) => {
-                return Err(SinkError::Unavailable {
-                    sink: NAME,
-                    message: e.to_string(),
-                })
-            }
+        let record = OutRecord {
+            topic: &self.topic,
+            partition: count.zip(letter.partition()).map(|(n, p)| p.rem_euclid(n)),
+            key: letter.key(),
+            value: letter.value(),
+            headers: &headers,
         };
-        match tokio::time::timeout_at(deadline, delivery).await {
-            Ok(Ok(Ok(d))) => Ok(Confirmation {
-                sink: NAME,
-                location: format!("{}/{}@{}", self.topic, d.partition, d.offset),
-            }),
-            Ok(Ok(Err((e, _)))) => Err(SinkError::Rejected {
+        match send_confirmed(producer, &record, deadline).await {
+            Ok(d) => Ok(Confirmation::new(
+                NAME,
+                format!("{}/{}@{}", self.topic, d.partition, d.offset),
+            )),
+            Err(ProduceError::Deadline) => Err(SinkError::DeadlineExceeded { sink: NAME }),
+            Err(e @ ProduceError::Delivery(_)) => Err(SinkError::Rejected {
                 sink: NAME,
                 code: e
-                    .rdkafka_error_code()
+                    .code()
                     .map_or_else(|| "unknown".to_owned(), |c| format!("{c:?}")),
                 message: e.to_string(),
             }),
-            Ok(Err(_)) => Err(SinkError::Unavailable {
-                sink: NAME,
-                message: "producer dropped the delivery report".into(),
-            }),
-            Err(_) => Err(SinkError::DeadlineExceeded { sink: NAME }),
+            Err(e) => Err(SinkError::unavailable_because(NAME, e.to_string(), e)),
         }
     }
-}
-
-fn all_err(letters: &[DeadLetter], message: &str) -> Vec<SinkResult> {
-    letters
-        .iter()
-        .map(|_| {
-            Err(SinkError::Unavailable {
-                sink: NAME,
-                message: message.to_owned(),
-            })
-        })
-        .collect()
-}
-
-/// An idempotent producer with `acks=all`: a confirmed write is on every
-/// in-sync replica and written once.
-pub fn create_producer(
-    connection: &KafkaConnection,
-    bootstrap: &str,
-) -> Result<DlqProducer, String> {
-    let mut cfg = connection.client_config(bootstrap);
-    cfg.set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("linger.ms", "5")
-        // Bounded so an unreachable cluster fails a delivery in time; the
-        // invocation deadline bounds each wait as well.
-        .set("message.timeout.ms", "60000");
-    cfg.create_with_context(connection.context())
-        .map_err(|e| format!("cannot create Kafka producer for {bootstrap}: {e}"))
 }
 
 impl DeadLetterSink for KafkaSink {
@@ -236,7 +176,16 @@ impl DeadLetterSink for KafkaSink {
         NAME
     }
 
-    fn send<'a>(
+    fn send<'a>(&'a self, letter: &'a DeadLetter, deadline: Instant) -> BoxFuture<'a, SinkResult> {
+        Box::pin(async move {
+            self.send_all(std::slice::from_ref(letter), deadline)
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(SinkError::unavailable(NAME, "no result")))
+        })
+    }
+
+    fn send_batch<'a>(
         &'a self,
         letters: &'a [DeadLetter],
         deadline: Instant,

@@ -2,24 +2,26 @@
 
 use std::collections::HashMap;
 
+use super::batched::{BatchTransport, EntryStatus, OutMessage};
+use super::SinkError;
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
-use tokio::time::Instant;
-
-use crate::envelope::DeadLetter;
-use crate::sink::batched::{BatchTransport, BatchedSink, EntryStatus, OutMessage};
-use crate::sink::{BoxFuture, DeadLetterSink, SinkResult};
 
 /// SNS's default largest message and batch: 256 KiB.
 pub const SNS_MAX_BYTES: usize = 262_144;
 
+const NAME: &str = "sns";
+
+/// The SNS side of a [`super::BatchedSink`].
 pub struct SnsTransport {
+    /// The SDK client.
     pub client: aws_sdk_sns::Client,
+    /// The topic.
     pub topic_arn: String,
 }
 
 impl BatchTransport for SnsTransport {
     fn name(&self) -> &'static str {
-        "sns"
+        NAME
     }
 
     fn fifo(&self) -> bool {
@@ -29,7 +31,7 @@ impl BatchTransport for SnsTransport {
     async fn send_batch(
         &self,
         batch: &[OutMessage],
-    ) -> Result<HashMap<String, EntryStatus>, String> {
+    ) -> Result<HashMap<String, EntryStatus>, SinkError> {
         let mut entries = Vec::with_capacity(batch.len());
         for m in batch {
             let mut e = PublishBatchRequestEntry::builder()
@@ -42,10 +44,15 @@ impl BatchTransport for SnsTransport {
                     .data_type("String")
                     .string_value(value)
                     .build()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| {
+                        SinkError::unavailable_because(NAME, "invalid message attribute", e)
+                    })?;
                 e = e.message_attributes(*name, attr);
             }
-            entries.push(e.build().map_err(|e| e.to_string())?);
+            entries.push(
+                e.build()
+                    .map_err(|e| SinkError::unavailable_because(NAME, "invalid batch entry", e))?,
+            );
         }
         let out = self
             .client
@@ -54,7 +61,10 @@ impl BatchTransport for SnsTransport {
             .set_publish_batch_request_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| aws_sdk_sns::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| {
+                let text = aws_sdk_sns::error::DisplayErrorContext(&e).to_string();
+                SinkError::unavailable_because(NAME, text, e)
+            })?;
         let mut statuses = HashMap::new();
         for ok in out.successful() {
             statuses.insert(
@@ -75,21 +85,5 @@ impl BatchTransport for SnsTransport {
             );
         }
         Ok(statuses)
-    }
-}
-
-pub type SnsSink = BatchedSink<SnsTransport>;
-
-impl DeadLetterSink for SnsSink {
-    fn name(&self) -> &'static str {
-        "sns"
-    }
-
-    fn send<'a>(
-        &'a self,
-        letters: &'a [DeadLetter],
-        deadline: Instant,
-    ) -> BoxFuture<'a, Vec<SinkResult>> {
-        Box::pin(self.send_letters(letters, deadline))
     }
 }

@@ -2,24 +2,26 @@
 
 use std::collections::HashMap;
 
+use super::batched::{BatchTransport, EntryStatus, OutMessage};
+use super::SinkError;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
-use tokio::time::Instant;
-
-use crate::envelope::DeadLetter;
-use crate::sink::batched::{BatchTransport, BatchedSink, EntryStatus, OutMessage};
-use crate::sink::{BoxFuture, DeadLetterSink, SinkResult};
 
 /// SQS's largest message and batch: 1 MiB.
 pub const SQS_MAX_BYTES: usize = 1_048_576;
 
+const NAME: &str = "sqs";
+
+/// The SQS side of a [`super::BatchedSink`].
 pub struct SqsTransport {
+    /// The SDK client.
     pub client: aws_sdk_sqs::Client,
+    /// The queue.
     pub queue_url: String,
 }
 
 impl BatchTransport for SqsTransport {
     fn name(&self) -> &'static str {
-        "sqs"
+        NAME
     }
 
     fn fifo(&self) -> bool {
@@ -29,7 +31,7 @@ impl BatchTransport for SqsTransport {
     async fn send_batch(
         &self,
         batch: &[OutMessage],
-    ) -> Result<HashMap<String, EntryStatus>, String> {
+    ) -> Result<HashMap<String, EntryStatus>, SinkError> {
         let mut entries = Vec::with_capacity(batch.len());
         for m in batch {
             let mut e = SendMessageBatchRequestEntry::builder()
@@ -42,10 +44,15 @@ impl BatchTransport for SqsTransport {
                     .data_type("String")
                     .string_value(value)
                     .build()
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| {
+                        SinkError::unavailable_because(NAME, "invalid message attribute", e)
+                    })?;
                 e = e.message_attributes(*name, attr);
             }
-            entries.push(e.build().map_err(|e| e.to_string())?);
+            entries.push(
+                e.build()
+                    .map_err(|e| SinkError::unavailable_because(NAME, "invalid batch entry", e))?,
+            );
         }
         let out = self
             .client
@@ -54,7 +61,10 @@ impl BatchTransport for SqsTransport {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| {
+                let text = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+                SinkError::unavailable_because(NAME, text, e)
+            })?;
         let mut statuses = HashMap::new();
         for ok in out.successful() {
             statuses.insert(
@@ -75,21 +85,5 @@ impl BatchTransport for SqsTransport {
             );
         }
         Ok(statuses)
-    }
-}
-
-pub type SqsSink = BatchedSink<SqsTransport>;
-
-impl DeadLetterSink for SqsSink {
-    fn name(&self) -> &'static str {
-        "sqs"
-    }
-
-    fn send<'a>(
-        &'a self,
-        letters: &'a [DeadLetter],
-        deadline: Instant,
-    ) -> BoxFuture<'a, Vec<SinkResult>> {
-        Box::pin(self.send_letters(letters, deadline))
     }
 }

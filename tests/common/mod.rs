@@ -5,14 +5,12 @@
 pub mod stack;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use msk_dlq::envelope::DeadLetter;
-use msk_dlq::handler::Attempt;
-use msk_dlq::sink::{BoxFuture, Confirmation, DeadLetterSink, SinkError, SinkResult};
-use msk_dlq::{HandlerError, KafkaRecord, RecordHandler};
-use tokio::time::Instant;
+#[allow(unused_imports)]
+pub use msk_dlq::testing::TestSink;
+use msk_dlq::{HandlerError, KafkaRecord, RecordContext, RecordHandler};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -52,16 +50,16 @@ impl Scripted {
 }
 
 impl RecordHandler for Scripted {
-    async fn handle(&self, record: &KafkaRecord, attempt: Attempt) -> Result<(), HandlerError> {
-        let tp = format!("{}-{}", record.topic, record.partition);
+    async fn handle(&self, record: &KafkaRecord, ctx: &RecordContext) -> Result<(), HandlerError> {
+        let tp = format!("{}-{}", record.topic(), record.partition());
         self.calls
             .lock()
             .unwrap()
-            .push((tp.clone(), record.offset, attempt.number));
+            .push((tp.clone(), record.offset(), ctx.attempt));
         let step = self
             .script
-            .get(&(tp, record.offset))
-            .map(|s| s[(attempt.number as usize - 1).min(s.len() - 1)])
+            .get(&(tp, record.offset()))
+            .map(|s| s[(ctx.attempt as usize - 1).min(s.len() - 1)])
             .unwrap_or(Step::Ok);
         match step {
             Step::Ok => Ok(()),
@@ -74,83 +72,6 @@ impl RecordHandler for Scripted {
                 Ok(())
             }
         }
-    }
-}
-
-/// Confirms letters unless `fail` says otherwise; records what it got.
-pub struct TestSink {
-    pub fail: Box<dyn Fn(&DeadLetter) -> bool + Send + Sync>,
-    pub delay: Duration,
-    pub received: Mutex<Vec<DeadLetter>>,
-    pub calls: Mutex<usize>,
-}
-
-impl TestSink {
-    pub fn confirming() -> Arc<Self> {
-        Self::failing_when(|_| false)
-    }
-
-    pub fn failing_when(f: impl Fn(&DeadLetter) -> bool + Send + Sync + 'static) -> Arc<Self> {
-        Arc::new(Self {
-            fail: Box::new(f),
-            delay: Duration::ZERO,
-            received: Mutex::new(Vec::new()),
-            calls: Mutex::new(0),
-        })
-    }
-
-    pub fn slow(delay: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            fail: Box::new(|_| false),
-            delay,
-            received: Mutex::new(Vec::new()),
-            calls: Mutex::new(0),
-        })
-    }
-
-    pub fn offsets(&self) -> Vec<i64> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| l.offset())
-            .collect()
-    }
-}
-
-impl DeadLetterSink for TestSink {
-    fn name(&self) -> &'static str {
-        "test"
-    }
-
-    fn send<'a>(
-        &'a self,
-        letters: &'a [DeadLetter],
-        _deadline: Instant,
-    ) -> BoxFuture<'a, Vec<SinkResult>> {
-        Box::pin(async move {
-            *self.calls.lock().unwrap() += 1;
-            if !self.delay.is_zero() {
-                tokio::time::sleep(self.delay).await;
-            }
-            letters
-                .iter()
-                .map(|l| {
-                    if (self.fail)(l) {
-                        Err(SinkError::Unavailable {
-                            sink: "test",
-                            message: "injected".into(),
-                        })
-                    } else {
-                        self.received.lock().unwrap().push(l.clone());
-                        Ok(Confirmation {
-                            sink: "test",
-                            location: format!("test/{}", l.offset().unwrap_or(-1)),
-                        })
-                    }
-                })
-                .collect()
-        })
     }
 }
 
@@ -233,6 +154,7 @@ pub fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// credentials and `vars`.
 pub async fn start_consumer(vars: &[(&str, &str)]) -> lambda_emulator::Function {
     let mut all = vec![
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("MSK_DLQ_BACKOFF_BASE_MS", "10"),
         ("MSK_DLQ_BACKOFF_MAX_MS", "20"),
         ("AWS_ACCESS_KEY_ID", "test"),

@@ -9,15 +9,15 @@
 //!
 //! Tombstones (null value) are deletions and count as processed.
 
-use msk_dlq::handler::Attempt;
-use msk_dlq::{HandlerError, KafkaRecord, RecordHandler};
+use msk_dlq::{HandlerError, KafkaRecord, RecordContext, RecordHandler};
 use serde_json::Value;
 
+/// The demo handler.
 pub struct OrdersHandler;
 
 impl RecordHandler for OrdersHandler {
-    async fn handle(&self, record: &KafkaRecord, attempt: Attempt) -> Result<(), HandlerError> {
-        let Some(value) = record.value.as_deref() else {
+    async fn handle(&self, record: &KafkaRecord, ctx: &RecordContext) -> Result<(), HandlerError> {
+        let Some(value) = record.value() else {
             return Ok(());
         };
         let order: Value = serde_json::from_slice(value).map_err(|e| {
@@ -36,7 +36,7 @@ impl RecordHandler for OrdersHandler {
                     "inventory service did not answer (simulated)",
                 ))
             }
-            Some("flaky") if attempt.number == 1 => {
+            Some("flaky") if ctx.attempt == 1 => {
                 return Err(HandlerError::transient(
                     "InventoryTimeout",
                     "first attempt timed out (simulated)",

@@ -1,0 +1,134 @@
+//! Small pure encodings every layer uses: base64 as Lambda writes it, RFC
+//! 3339 times, hex digests, and UTF-8-safe truncation.
+
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
+/// Why a base64 field could not be decoded; names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is not valid base64: {source}")]
+pub struct Base64Error {
+    /// The field that held the text, e.g. `value` or `headers.value`.
+    pub field: String,
+    /// What the decoder found.
+    #[source]
+    pub source: base64::DecodeError,
+}
+
+/// Decodes an optional standard-base64 field (`None` stays `None`).
+pub fn decode_b64_field(field: &str, text: Option<&str>) -> Result<Option<Vec<u8>>, Base64Error> {
+    match text {
+        None => Ok(None),
+        Some(t) => base64::engine::general_purpose::STANDARD
+            .decode(t)
+            .map(Some)
+            .map_err(|source| Base64Error {
+                field: field.to_owned(),
+                source,
+            }),
+    }
+}
+
+/// Encodes bytes the way Lambda does in events (standard base64).
+pub fn encode_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// [`encode_b64`] of an optional value.
+pub fn encode_b64_opt(bytes: Option<&[u8]>) -> Option<String> {
+    bytes.map(encode_b64)
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character
+/// boundary.
+pub fn truncate_utf8(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-22T04:00:00.123Z`; epoch
+/// milliseconds as text if out of range.
+pub fn rfc3339_ms(epoch_ms: i64) -> String {
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(epoch_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| epoch_ms.to_string())
+}
+
+/// Parses an RFC 3339 time to epoch milliseconds.
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// A time given by an operator: RFC 3339 or epoch milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an RFC 3339 time (2026-11-22T04:00:00Z) or epoch milliseconds")]
+pub struct TimeError(pub String);
+
+/// Parses [`TimeError`]'s two accepted forms to epoch milliseconds.
+pub fn parse_time(s: &str) -> Result<i64, TimeError> {
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| parse_rfc3339_ms(s))
+        .ok_or_else(|| TimeError(s.to_owned()))
+}
+
+/// Lower-case hex of the SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate_utf8("aé", 2), "a");
+        assert_eq!(truncate_utf8("abc", 5), "abc");
+    }
+
+    #[test]
+    fn times_round_trip_and_name_bad_input() {
+        assert_eq!(rfc3339_ms(1_795_320_000_123), "2026-11-22T04:00:00.123Z");
+        assert_eq!(
+            parse_rfc3339_ms("2026-11-22T04:00:00.123Z"),
+            Some(1_795_320_000_123)
+        );
+        assert_eq!(parse_time("1000"), Ok(1000));
+        assert!(parse_time("soon")
+            .unwrap_err()
+            .to_string()
+            .contains("\"soon\""));
+    }
+
+    #[test]
+    fn base64_errors_name_the_field() {
+        let e = decode_b64_field("value", Some("%%")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("value is not valid base64"),
+            "{e}"
+        );
+        assert_eq!(decode_b64_field("key", None), Ok(None));
+    }
+}

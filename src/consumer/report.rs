@@ -1,0 +1,107 @@
+//! How each record of an invocation ended, and the batch's account.
+
+use std::time::Duration;
+
+use crate::letter::DlqKind;
+use crate::record::RecordId;
+
+/// Why a record was reported to Lambda as failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum FailReason {
+    /// Transient failure and the exhaustion policy is `redeliver`.
+    Redeliver,
+    /// An earlier record of the same partition failed (ordered mode).
+    EarlierRecordFailed,
+    /// Too close to the invocation deadline to (re)try.
+    DeadlineNear,
+    /// The circuit breaker is open.
+    BreakerOpen,
+    /// The record was due for the DLQ but the sink did not confirm it.
+    DlqWriteFailed,
+}
+
+impl FailReason {
+    /// The log and metric name, e.g. `dlq-write-failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::Redeliver => "redeliver",
+            FailReason::EarlierRecordFailed => "earlier-record-failed",
+            FailReason::DeadlineNear => "deadline-near",
+            FailReason::BreakerOpen => "breaker-open",
+            FailReason::DlqWriteFailed => "dlq-write-failed",
+        }
+    }
+}
+
+/// Every record ends in exactly one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The handler succeeded.
+    Processed,
+    /// The sink confirmed its dead letter.
+    DeadLettered(DlqKind),
+    /// Reported to Lambda in `batchItemFailures`, so it is re-delivered.
+    Failed(FailReason),
+}
+
+impl Outcome {
+    /// Whether Lambda is told about it.
+    pub fn is_failed(self) -> bool {
+        matches!(self, Outcome::Failed(_))
+    }
+}
+
+/// The outcome of one record, with what metrics and logs need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordReport {
+    /// How Lambda names it.
+    pub id: RecordId,
+    /// Its topic, when known.
+    pub topic: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Handler calls made for this record in this invocation.
+    pub attempts: u32,
+    /// The last error's type, for dead-lettered records.
+    pub error_type: Option<String>,
+}
+
+/// The account of one invocation.
+#[derive(Debug, Clone, Default)]
+pub struct BatchReport {
+    /// Every record, in event order.
+    pub records: Vec<RecordReport>,
+    /// Dead-letter writes attempted.
+    pub dlq_writes: u32,
+    /// Dead-letter writes not confirmed.
+    pub dlq_write_failures: u32,
+    /// How long each sink call took.
+    pub dlq_latencies: Vec<Duration>,
+    /// Whether the breaker opened during the invocation.
+    pub breaker_opened: bool,
+}
+
+impl BatchReport {
+    /// Records whose outcome matches `pred`.
+    pub fn count(&self, pred: impl Fn(Outcome) -> bool) -> usize {
+        self.records.iter().filter(|r| pred(r.outcome)).count()
+    }
+
+    /// Handler calls beyond the first, over all records.
+    pub fn retries(&self) -> u32 {
+        self.records
+            .iter()
+            .map(|r| r.attempts.saturating_sub(1))
+            .sum()
+    }
+
+    /// Failed records without an offset cannot be named to Lambda; the
+    /// invocation must fail as a whole for them.
+    pub fn unidentifiable_failures(&self) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.outcome.is_failed() && r.id.offset.is_none())
+            .count()
+    }
+}

@@ -1,0 +1,85 @@
+//! The reprocessor's settings from the environment.
+
+use std::sync::Arc;
+
+use super::sink::{kafka_connection, sink_kind};
+use super::vars::*;
+use super::{ConfigError, Reader};
+use crate::codec::parse_time;
+use crate::letter::DlqKind;
+use crate::replay::{Filters, ReplaySettings, ReplaySetup, ReplayerConfig};
+use crate::sink::{Partitioning, SinkConfig, SinkKind};
+
+/// Replay filters, target, loop guard, rate and parking lot from
+/// `MSK_DLQ_REPLAY_*`, `MSK_DLQ_MAX_REPLAYS` and `MSK_DLQ_PARKING_*`.
+pub fn replay_setup(r: &mut Reader<'_>) -> ReplaySetup {
+    let connection = kafka_connection(r);
+    let mut filters = Filters {
+        topic: r.string(VAR_FILTER_TOPIC),
+        error_type: r.string(VAR_FILTER_ERROR_TYPE),
+        ..Filters::default()
+    };
+    if let Some(k) = r.string(VAR_FILTER_KIND) {
+        match k.parse::<DlqKind>() {
+            Ok(kind) => filters.kind = Some(kind),
+            Err(e) => r.problem(ConfigError::Invalid {
+                var: VAR_FILTER_KIND,
+                value: k,
+                expected: e.to_string(),
+            }),
+        }
+    }
+    for (var, slot) in [
+        (VAR_FILTER_SINCE, &mut filters.since_ms),
+        (VAR_FILTER_UNTIL, &mut filters.until_ms),
+    ] {
+        if let Some(t) = r.string(var) {
+            match parse_time(&t) {
+                Ok(ms) => *slot = Some(ms),
+                Err(e) => r.problem(ConfigError::Invalid {
+                    var,
+                    value: t,
+                    expected: e.to_string(),
+                }),
+            }
+        }
+    }
+    let rate = r.int(VAR_RATE, 0u32, 0, 100_000);
+    let replayer = ReplayerConfig {
+        settings: ReplaySettings::new(
+            r.string(VAR_TARGET_TOPIC),
+            r.int(VAR_MAX_REPLAYS, 3u32, 1, 1000),
+        ),
+        filters,
+        dry_run: r.bool(VAR_DRY_RUN, false),
+        rate_per_sec: (rate > 0).then_some(f64::from(rate)),
+        bootstrap_servers: connection.bootstrap_servers.clone(),
+        consumer_name: Arc::from(
+            r.string(VAR_FUNCTION_NAME)
+                .unwrap_or_else(|| "msk-dlq-reprocessor".to_owned())
+                .as_str(),
+        ),
+    };
+    let kind = sink_kind(r, VAR_PARKING_SINK);
+    let required = |r: &mut Reader<'_>, var, want: SinkKind| {
+        (kind == want)
+            .then(|| r.required(var, "it is the parking-lot sink"))
+            .flatten()
+    };
+    let parking = SinkConfig {
+        primary: kind,
+        kafka_topic: required(r, VAR_PARKING_KAFKA_TOPIC, SinkKind::Kafka),
+        kafka: connection.clone(),
+        partitioning: Partitioning::ByKey,
+        sqs_queue_url: required(r, VAR_PARKING_SQS_QUEUE_URL, SinkKind::Sqs),
+        sns_topic_arn: required(r, VAR_PARKING_SNS_TOPIC_ARN, SinkKind::Sns),
+        bucket_prefix: String::new(),
+        ..SinkConfig::default()
+    };
+    ReplaySetup {
+        replayer,
+        connection,
+        parking,
+        bucket: r.string(VAR_BUCKET),
+    }
+}

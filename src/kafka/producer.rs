@@ -1,0 +1,168 @@
+//! One pool of idempotent producers (`acks=all`), one per cluster, reused
+//! across warm invocations, and a send that waits for the delivery report.
+//! The DLQ sink, the replayer and the parking lot all write through it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::time::Instant;
+
+use super::{owned_headers, KafkaConnection, KafkaContext};
+use crate::record::Header;
+
+/// A record to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRecord<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition; `None`: the producer's partitioner chooses by key.
+    pub partition: Option<i32>,
+    /// The key; `None`: a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None`: a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// The headers, in order.
+    pub headers: &'a [Header],
+}
+
+/// Why a record was not confirmed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// No producer could be created for the cluster.
+    #[error("cannot create a Kafka producer for {bootstrap}: {source}")]
+    Create {
+        /// The cluster.
+        bootstrap: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+    /// librdkafka refused the record before sending (queue full, too large ...).
+    #[error("the producer refused the record: {0}")]
+    Enqueue(#[source] KafkaError),
+    /// The broker did not store it.
+    #[error("the broker did not confirm the record: {0}")]
+    Delivery(#[source] KafkaError),
+    /// The producer went away before reporting.
+    #[error("the producer dropped the delivery report")]
+    Dropped,
+    /// No report before the deadline.
+    #[error("the record was not confirmed before the deadline")]
+    Deadline,
+}
+
+impl ProduceError {
+    /// librdkafka's error code, when there is one.
+    pub fn code(&self) -> Option<rdkafka::types::RDKafkaErrorCode> {
+        match self {
+            ProduceError::Create { source, .. }
+            | ProduceError::Enqueue(source)
+            | ProduceError::Delivery(source) => source.rdkafka_error_code(),
+            ProduceError::Dropped | ProduceError::Deadline => None,
+        }
+    }
+}
+
+/// Where a confirmed record landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+}
+
+/// The producer type of the pool.
+pub type Producer = FutureProducer<KafkaContext>;
+
+/// Idempotent producers by bootstrap servers.
+pub struct ProducerPool {
+    connection: KafkaConnection,
+    producers: Mutex<HashMap<String, Arc<Producer>>>,
+}
+
+impl ProducerPool {
+    /// A pool whose producers connect with `connection`'s security.
+    pub fn new(connection: KafkaConnection) -> Self {
+        Self {
+            connection,
+            producers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connection settings.
+    pub fn connection(&self) -> &KafkaConnection {
+        &self.connection
+    }
+
+    /// The producer for `bootstrap`, created on first use.
+    pub fn get(&self, bootstrap: &str) -> Result<Arc<Producer>, ProduceError> {
+        let mut map = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = map.get(bootstrap) {
+            return Ok(p.clone());
+        }
+        let mut cfg = self.connection.client_config(bootstrap);
+        cfg.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            // Bounded so an unreachable cluster fails a delivery in time; the
+            // invocation deadline bounds each wait as well.
+            .set("message.timeout.ms", "60000");
+        let producer: Producer =
+            cfg.create_with_context(self.connection.context())
+                .map_err(|source| ProduceError::Create {
+                    bootstrap: bootstrap.to_owned(),
+                    source,
+                })?;
+        let producer = Arc::new(producer);
+        map.insert(bootstrap.to_owned(), producer.clone());
+        Ok(producer)
+    }
+
+    /// Produces `record` to `bootstrap` and waits for its delivery report,
+    /// at most until `deadline`.
+    pub async fn send(
+        &self,
+        bootstrap: &str,
+        record: &OutRecord<'_>,
+        deadline: Instant,
+    ) -> Result<Delivered, ProduceError> {
+        let producer = self.get(bootstrap)?;
+        send_confirmed(&producer, record, deadline).await
+    }
+}
+
+/// Produces `record` with `producer` and waits for its delivery report, at
+/// most until `deadline`.
+pub async fn send_confirmed(
+    producer: &Producer,
+    record: &OutRecord<'_>,
+    deadline: Instant,
+) -> Result<Delivered, ProduceError> {
+    let mut rec: FutureRecord<'_, [u8], [u8]> =
+        FutureRecord::to(record.topic).headers(owned_headers(record.headers));
+    if let Some(k) = record.key {
+        rec = rec.key(k);
+    }
+    if let Some(v) = record.value {
+        rec = rec.payload(v);
+    }
+    if let Some(p) = record.partition {
+        rec = rec.partition(p);
+    }
+    let delivery = producer
+        .send_result(rec)
+        .map_err(|(e, _)| ProduceError::Enqueue(e))?;
+    match tokio::time::timeout_at(deadline, delivery).await {
+        Ok(Ok(Ok(d))) => Ok(Delivered {
+            partition: d.partition,
+            offset: d.offset,
+        }),
+        Ok(Ok(Err((e, _)))) => Err(ProduceError::Delivery(e)),
+        Ok(Err(_)) => Err(ProduceError::Dropped),
+        Err(_) => Err(ProduceError::Deadline),
+    }
+}

@@ -1,0 +1,290 @@
+//! The consumer Lambda: a builder that takes configuration in code or from
+//! the environment, one invocation (decode, process, log, metrics, answer),
+//! and a `tower::Service` so users can add layers.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use lambda_runtime::{Diagnostic, LambdaEvent, Service};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use crate::clock::{deadline_instant, epoch_ms_now};
+use crate::consumer::{
+    BatchReport, BatchResponse, Consumer, ConsumerSettings, FailReason, Invocation, Outcome,
+    RecordHandler,
+};
+use crate::env::{ConfigErrors, ProcessEnv, Reader, Vars};
+use crate::event::{decode_event, EventError};
+use crate::letter::DlqKind;
+use crate::sink::{build_sink, DeadLetterSink, SinkBuildError, SinkConfig, SinkContext};
+
+/// Why an invocation failed as a whole (Lambda retries the batch).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvocationError {
+    /// The event is not a Kafka event.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// Failed records that cannot be named to Lambda.
+    #[error("{0} failed record(s) have no readable offset, so Lambda cannot be told which; failing the whole batch so it is retried")]
+    Unidentifiable(usize),
+}
+
+impl From<InvocationError> for Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        let error_type = match &e {
+            InvocationError::Event(_) => "InvalidKafkaEvent",
+            InvocationError::Unidentifiable(_) => "UnidentifiableRecords",
+        };
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Why a consumer could not be built (the cold start fails with it).
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// Invalid configuration: every problem, one per line.
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The sink could not be set up.
+    #[error("dead-letter sink could not be set up: {0}")]
+    Sink(#[from] SinkBuildError),
+}
+
+// `main` prints a returned error with `Debug`: make that the readable text.
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The invocation payload, kept as raw JSON: [`decode_event`] reads it
+/// record by record, so one bad record cannot fail the batch.
+#[derive(Debug, Deserialize)]
+#[serde(transparent)]
+pub struct RawEvent(pub Box<RawValue>);
+
+/// Builds a [`Consumer`]: settings and sink in code, from the environment,
+/// or both (what code sets wins; the environment fills the rest).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use msk_dlq::{handler_fn, ConsumerBuilder, ConsumerSettings, PartitionOrder};
+/// let mut settings = ConsumerSettings::default();
+/// settings.order = PartitionOrder::Independent;
+/// let consumer = ConsumerBuilder::new(handler_fn(|_record, _ctx| async { Ok(()) }))
+///     .settings(settings)
+///     .from_env()
+///     .build()
+///     .await?;
+/// lambda_runtime::run(consumer).await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct ConsumerBuilder<H> {
+    handler: H,
+    settings: Option<ConsumerSettings>,
+    sink: Option<Arc<dyn DeadLetterSink>>,
+    sink_config: Option<SinkConfig>,
+    vars: Option<Box<dyn Vars + Send>>,
+    context: SinkContext,
+}
+
+impl<H: RecordHandler> ConsumerBuilder<H> {
+    /// A builder for `handler`; without further calls: default settings
+    /// and no sink.
+    pub fn new(handler: H) -> Self {
+        Self {
+            handler,
+            settings: None,
+            sink: None,
+            sink_config: None,
+            vars: None,
+            context: SinkContext::default(),
+        }
+    }
+
+    /// Settings in code.
+    pub fn settings(mut self, settings: ConsumerSettings) -> Self {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// A sink of your own.
+    pub fn sink(mut self, sink: impl DeadLetterSink) -> Self {
+        self.sink = Some(Arc::new(sink));
+        self
+    }
+
+    /// A shared sink of your own.
+    pub fn shared_sink(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// A built-in sink, configured in code.
+    pub fn sink_config(mut self, config: SinkConfig) -> Self {
+        self.sink_config = Some(config);
+        self
+    }
+
+    /// AWS SDK settings for the SQS/SNS/S3 clients (else loaded from the
+    /// environment when a sink needs them).
+    #[cfg(any(feature = "sqs", feature = "sns", feature = "s3"))]
+    pub fn sdk_config(mut self, sdk: aws_config::SdkConfig) -> Self {
+        self.context.sdk = Some(sdk);
+        self
+    }
+
+    /// Reads what code did not set from the process environment
+    /// (`MSK_DLQ_*`), validating everything at once.
+    pub fn from_env(self) -> Self {
+        self.from_vars(ProcessEnv)
+    }
+
+    /// Like [`from_env`](Self::from_env), from another source of variables.
+    pub fn from_vars(mut self, vars: impl Vars + Send + 'static) -> Self {
+        self.vars = Some(Box::new(vars));
+        self
+    }
+
+    /// Validates the configuration and creates the sink.
+    pub async fn build(self) -> Result<Consumer<H>, BuildError> {
+        let (settings, sink_config) = match &self.vars {
+            Some(vars) => {
+                let mut r = Reader::new(vars.as_ref());
+                let settings = self
+                    .settings
+                    .unwrap_or_else(|| crate::env::consumer_settings(&mut r));
+                let sink_config = match (&self.sink, self.sink_config) {
+                    (Some(_), _) => None,
+                    (None, Some(c)) => Some(c),
+                    (None, None) => Some(crate::env::sink_config(&mut r)),
+                };
+                r.finish((settings, sink_config))?
+            }
+            None => (self.settings.unwrap_or_default(), self.sink_config),
+        };
+        let sink = match (self.sink, sink_config) {
+            (Some(sink), _) => sink,
+            (None, Some(c)) => build_sink(&c, &self.context).await?,
+            (None, None) => Arc::new(crate::sink::NoSink),
+        };
+        Ok(Consumer::new(self.handler, settings, sink))
+    }
+}
+
+impl<H: RecordHandler> Consumer<H> {
+    /// One invocation: decode, process, log, emit metrics, answer.
+    pub async fn invoke(
+        &self,
+        event_json: &str,
+        deadline: Instant,
+        now_ms: i64,
+    ) -> Result<BatchResponse, InvocationError> {
+        let inv = Invocation {
+            deadline,
+            now_ms,
+            request_id: Arc::from(""),
+        };
+        self.invoke_with(event_json, &inv).await
+    }
+
+    async fn invoke_with(
+        &self,
+        event_json: &str,
+        inv: &Invocation,
+    ) -> Result<BatchResponse, InvocationError> {
+        let batch = decode_event(event_json).map_err(|e| {
+            tracing::error!(error = %e, "event rejected");
+            e
+        })?;
+        let report = self.process_invocation(&batch, inv).await;
+        log_summary(&report, self.sink_name());
+        let metrics = &self.settings().metrics;
+        if metrics.enabled {
+            crate::metrics::emit(&crate::metrics::consumer_metrics(
+                &report, metrics, inv.now_ms,
+            ));
+        }
+        let unidentifiable = report.unidentifiable_failures();
+        if unidentifiable > 0 {
+            return Err(InvocationError::Unidentifiable(unidentifiable));
+        }
+        Ok(BatchResponse::from_report_with(
+            &report,
+            self.settings().identifier_key,
+        ))
+    }
+}
+
+impl<H: RecordHandler> Service<LambdaEvent<RawEvent>> for Consumer<H> {
+    type Response = BatchResponse;
+    type Error = InvocationError;
+    type Future = Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, event: LambdaEvent<RawEvent>) -> Self::Future {
+        let consumer = self.clone();
+        Box::pin(async move {
+            let now_ms = epoch_ms_now();
+            let inv = Invocation {
+                deadline: deadline_instant(event.context.deadline, now_ms),
+                now_ms,
+                request_id: Arc::from(event.context.request_id.as_str()),
+            };
+            consumer.invoke_with(event.payload.0.get(), &inv).await
+        })
+    }
+}
+
+/// Runs a consumer Lambda with `handler`, configured from the environment.
+/// Configuration problems stop the cold start with a message naming each.
+pub async fn run<H: RecordHandler>(handler: H) -> Result<(), lambda_runtime::Error> {
+    super::init_tracing();
+    let consumer = match ConsumerBuilder::new(handler).from_env().build().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cold start failed");
+            return Err(e.into());
+        }
+    };
+    lambda_runtime::run(consumer).await
+}
+
+fn log_summary(report: &BatchReport, sink: &str) {
+    let kind = |k: DlqKind| report.count(|o| o == Outcome::DeadLettered(k));
+    let failed = |f: FailReason| report.count(|o| o == Outcome::Failed(f));
+    tracing::info!(
+        records = report.records.len(),
+        processed = report.count(|o| o == Outcome::Processed),
+        dead_lettered = report.count(|o| matches!(o, Outcome::DeadLettered(_))),
+        failed = report.count(Outcome::is_failed),
+        retries = report.retries(),
+        sink,
+        dlq_permanent = kind(DlqKind::Permanent),
+        dlq_malformed = kind(DlqKind::Malformed),
+        dlq_retries_exhausted = kind(DlqKind::RetriesExhausted),
+        dlq_too_old = kind(DlqKind::TooOld),
+        dlq_manual = kind(DlqKind::Manual),
+        failed_redeliver = failed(FailReason::Redeliver),
+        failed_earlier_record = failed(FailReason::EarlierRecordFailed),
+        failed_deadline = failed(FailReason::DeadlineNear),
+        failed_breaker_open = failed(FailReason::BreakerOpen),
+        failed_dlq_write = failed(FailReason::DlqWriteFailed),
+        breaker_opened = report.breaker_opened,
+        "batch done"
+    );
+}

@@ -1,0 +1,153 @@
+//! Dead letters described by Kafka headers: ours (`dlq.*`), Spring Kafka's
+//! (`kafka_dlt-*`) and Kafka Connect's (`__connect.errors.*`), as one table
+//! of header names per writer.
+
+use crate::codec::parse_rfc3339_ms;
+use crate::headers as ours;
+use crate::letter::DlqKind;
+use crate::record::{replay_count_of, Header};
+use crate::replay::stored::{Format, StoredDeadLetter, StoredValue};
+
+/// How one writer names the facts of a dead letter.
+pub(super) struct Scheme {
+    format: Format,
+    /// Present on every letter of this writer.
+    markers: &'static [&'static str],
+    /// Headers with this prefix are the writer's, not the record's.
+    prefix: &'static str,
+    topic: &'static str,
+    partition: &'static str,
+    offset: &'static str,
+    timestamp: Option<&'static str>,
+    kind: Option<&'static str>,
+    error_type: &'static str,
+    error_message: &'static str,
+    failed_at: Option<&'static str>,
+    consumer: &'static str,
+    source: Option<&'static str>,
+    number: fn(&[u8]) -> Option<i64>,
+}
+
+pub(super) const SCHEMES: [Scheme; 3] = [
+    Scheme {
+        format: Format::KafkaRecord,
+        markers: &[ours::ORIGINAL_TOPIC, ours::KIND],
+        prefix: ours::PREFIX,
+        topic: ours::ORIGINAL_TOPIC,
+        partition: ours::ORIGINAL_PARTITION,
+        offset: ours::ORIGINAL_OFFSET,
+        timestamp: Some(ours::ORIGINAL_TIMESTAMP),
+        kind: Some(ours::KIND),
+        error_type: ours::ERROR_TYPE,
+        error_message: ours::ERROR_MESSAGE,
+        failed_at: Some(ours::FAILED_AT),
+        consumer: ours::CONSUMER,
+        source: Some(ours::SOURCE),
+        number: decimal,
+    },
+    Scheme {
+        format: Format::SpringKafka,
+        markers: &["kafka_dlt-original-topic"],
+        prefix: "kafka_dlt-",
+        topic: "kafka_dlt-original-topic",
+        partition: "kafka_dlt-original-partition",
+        offset: "kafka_dlt-original-offset",
+        timestamp: Some("kafka_dlt-original-timestamp"),
+        kind: None,
+        error_type: "kafka_dlt-exception-fqcn",
+        error_message: "kafka_dlt-exception-message",
+        failed_at: None,
+        consumer: "kafka_dlt-original-consumer-group",
+        source: None,
+        number: big_endian_or_decimal,
+    },
+    Scheme {
+        format: Format::KafkaConnect,
+        markers: &["__connect.errors.topic"],
+        prefix: "__connect.errors.",
+        topic: "__connect.errors.topic",
+        partition: "__connect.errors.partition",
+        offset: "__connect.errors.offset",
+        timestamp: None,
+        kind: None,
+        error_type: "__connect.errors.exception.class.name",
+        error_message: "__connect.errors.exception.message",
+        failed_at: None,
+        consumer: "__connect.errors.connector.name",
+        source: None,
+        number: decimal,
+    },
+];
+
+impl Scheme {
+    /// The letter, if `headers` are this writer's.
+    pub(super) fn read(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[Header],
+    ) -> Option<StoredDeadLetter> {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| h.value.as_slice())
+        };
+        if !self.markers.iter().any(|m| get(m).is_some()) {
+            return None;
+        }
+        let text = |name: &str| {
+            get(name)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .map(str::to_owned)
+        };
+        let num = |name: &str| get(name).and_then(self.number);
+        Some(StoredDeadLetter {
+            format: self.format,
+            topic: text(self.topic),
+            partition: num(self.partition).and_then(|p| i32::try_from(p).ok()),
+            offset: num(self.offset),
+            timestamp: self.timestamp.and_then(num),
+            // A malformed record's value is its raw JSON as received: replay
+            // decodes the record it describes, if it can now be decoded.
+            key: key.map(<[u8]>::to_vec),
+            value: StoredValue::Inline(value.map(<[u8]>::to_vec)),
+            headers: headers
+                .iter()
+                .filter(|h| !h.name.starts_with(self.prefix) && !ours::is_ours(&h.name))
+                .cloned()
+                .collect(),
+            kind: self
+                .kind
+                .and_then(text)
+                .and_then(|k| k.parse::<DlqKind>().ok()),
+            error_type: text(self.error_type),
+            error_message: text(self.error_message),
+            failed_at_ms: self
+                .failed_at
+                .and_then(text)
+                .and_then(|t| parse_rfc3339_ms(&t)),
+            replay_count: replay_count_of(headers),
+            consumer: text(self.consumer),
+            source: self.source.and_then(text),
+            bootstrap_servers: None,
+        })
+    }
+}
+
+fn decimal(b: &[u8]) -> Option<i64> {
+    std::str::from_utf8(b).ok()?.trim().parse().ok()
+}
+
+/// Spring writes partition/offset/timestamp as big-endian binary; some
+/// tools write decimal text.
+fn big_endian_or_decimal(b: &[u8]) -> Option<i64> {
+    if let Some(n) = decimal(b) {
+        return Some(n);
+    }
+    match b.len() {
+        4 => Some(i64::from(i32::from_be_bytes(b.try_into().ok()?))),
+        8 => Some(i64::from_be_bytes(b.try_into().ok()?)),
+        _ => None,
+    }
+}
