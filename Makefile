@@ -36,6 +36,7 @@ fmt:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p msk-dlq
 	scripts/check-template.sh
 
 bench: ## Throughput benchmarks (criterion)

@@ -25,6 +25,15 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "docs and feature sets"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p msk-dlq --quiet
+# An SQS-only consumer builds without librdkafka and OpenSSL.
+cargo check --quiet -p consumer --no-default-features --features sqs
+if cargo tree -p consumer --no-default-features --features sqs -e normal | grep -E "rdkafka|openssl-sys"; then
+  echo "an SQS-only consumer must not depend on librdkafka or OpenSSL" >&2
+  exit 1
+fi
+
 step "template"
 scripts/check-template.sh
 
