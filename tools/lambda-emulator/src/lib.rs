@@ -45,6 +45,8 @@ struct Pending {
 }
 
 struct Shared {
+    /// Set when the runtime first asks for an invocation: it is initialised.
+    ready: tokio::sync::watch::Sender<bool>,
     queue: tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     init_error: Mutex<Option<oneshot::Sender<Reply>>>,
@@ -65,7 +67,9 @@ impl RuntimeApi {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let (ready, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
+            ready,
             queue: tokio::sync::Mutex::new(rx),
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
@@ -116,6 +120,11 @@ impl RuntimeApi {
         rx
     }
 
+    /// Whether the runtime has asked for its first invocation.
+    pub fn ready(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shared.ready.subscribe()
+    }
+
     /// Resolves when the function reports an init error.
     pub fn init_error(&self) -> oneshot::Receiver<Reply> {
         let (tx, rx) = oneshot::channel();
@@ -145,6 +154,7 @@ async fn route(
     let rest = path.strip_prefix(PREFIX).unwrap_or("");
     let resp = match (method, rest) {
         (Method::GET, "/invocation/next") => {
+            shared.ready.send_replace(true);
             let next = shared.queue.lock().await.recv().await;
             match next {
                 Some(p) => {
@@ -261,6 +271,28 @@ impl Function {
             stderr,
             exited: None,
         })
+    }
+
+    /// Waits until the function's runtime asks for its first invocation (its
+    /// init is done); an error says why it did not get there: it exited,
+    /// reported an init error, or took longer than `timeout`.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let mut ready = self.api.ready();
+        let init_error = self.api.init_error();
+        tokio::select! {
+            r = ready.wait_for(|r| *r) => r.map(drop).map_err(|_| anyhow!("runtime API stopped")),
+            r = init_error => match r {
+                Ok(Reply::InitError(e)) => Err(anyhow!("init error: {e}")),
+                _ => Err(anyhow!("runtime API dropped the init error")),
+            },
+            status = self.child.wait() => {
+                let status = status?;
+                self.exited = Some(status);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(anyhow!("exited ({status}) before its first invocation: {}", self.stderr_lines().join("\n")))
+            }
+            _ = tokio::time::sleep(timeout) => Err(anyhow!("did not ask for an invocation within {timeout:?}")),
+        }
     }
 
     /// Invokes the function with `event` and a `timeout` (its deadline).
