@@ -7,13 +7,16 @@ MSK_DLQ_TOOLS ?= $(HOME)/.cache/msk-dlq/tools
 export PATH := $(CURDIR)/.venv/bin:$(MSK_DLQ_TOOLS)/tansu-0.6.0/bin:$(MSK_DLQ_TOOLS)/bin:$(PATH)
 EVENT ?= events/msk-mixed.json
 
-.PHONY: fresh-check demo test up down status build lint fmt bench events watch invoke invoke-local glibc-check deploy logs invoke-remote clean
+.PHONY: dev fresh-check demo test up down status build lint fmt bench events watch invoke invoke-local glibc-check deploy logs invoke-remote clean
 
 demo: ## The main job end to end on a local stack
 	scripts/demo.sh
 
 test: ## All checks and tests (installs what is missing)
 	scripts/test.sh
+
+dev: ## Your function + the local stack + the ESM emulator, rebuilt on change (FUNCTION=, PACKAGE=, TOPICS=)
+	scripts/dev.sh
 
 fresh-check: ## .ci/run in a clean clone with no project tools installed (cold, 30-45 min)
 	scripts/fresh-check.sh

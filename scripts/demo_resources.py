@@ -16,6 +16,8 @@ s3 = boto3.client("s3", **kw)
 dlq = sqs.create_queue(QueueName="orders-dlq")["QueueUrl"]
 fifo = sqs.create_queue(QueueName="orders-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
 parking = sqs.create_queue(QueueName="orders-parking-lot")["QueueUrl"]
+# Lambda's on-failure destination: the template's DeadLetterQueue resource.
+on_failure = sqs.create_queue(QueueName="DeadLetterQueue")["QueueUrl"]
 sns_queue = sqs.create_queue(QueueName="orders-dlq-from-sns")["QueueUrl"]
 topic = sns.create_topic(Name="orders-dlq")["TopicArn"]
 queue_arn = sqs.get_queue_attributes(QueueUrl=sns_queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -26,6 +28,7 @@ s3.create_bucket(Bucket="orders-dlq-large")
 print(f"export DEMO_SQS_DLQ_URL={json.dumps(dlq)}")
 print(f"export DEMO_SQS_FIFO_DLQ_URL={json.dumps(fifo)}")
 print(f"export DEMO_SQS_PARKING_URL={json.dumps(parking)}")
+print(f"export DEMO_ON_FAILURE_URL={json.dumps(on_failure)}")
 print(f"export DEMO_SNS_DLQ_ARN={json.dumps(topic)}")
 print(f"export DEMO_SNS_SUBSCRIBER_URL={json.dumps(sns_queue)}")
 print("export DEMO_BUCKET=orders-dlq-large")

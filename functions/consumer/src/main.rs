@@ -5,5 +5,5 @@ mod orders;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    msk_dlq::run(orders::OrdersHandler).await
+    msk_dlq::run(orders::OrdersHandler::from_env()?).await
 }

@@ -4,16 +4,83 @@
 //! A `simulate` field picks a path on purpose:
 //! - `"transient"`: always fails transiently (retried, then exhausted);
 //! - `"flaky"`: fails the first attempt of an invocation, then succeeds;
+//! - `"outage"`: fails transiently the first two times this warm process
+//!   sees the order, then succeeds (a dependency that comes back);
 //! - `"dlq"`: asks for `manual` dead-lettering;
-//! - `"panic"`: panics (caught; the record fails as `permanent`).
+//! - `"panic"`: panics (caught; the record fails as `permanent`);
+//! - `"needs-fix"`: fails `permanent` (`NotSupportedYet`) until the fix is
+//!   deployed;
+//! - `"crash"`: kills the process (a function error Lambda retries) until
+//!   the fix is deployed.
 //!
-//! Tombstones (null value) are deletions and count as processed.
+//! "The fix is deployed" when the file named by `ORDERS_FIX_FLAG` exists,
+//! so a demo can flip it while the function runs. With `ORDERS_LEDGER` set,
+//! each processed order is appended to that file as
+//! `order_id topic partition offset`, the handler's own account of what it
+//! processed. Tombstones (null value) are deletions and count as processed.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::Mutex;
 
 use msk_dlq::{HandlerError, KafkaRecord, RecordContext, RecordHandler};
 use serde_json::Value;
 
 /// The demo handler.
-pub struct OrdersHandler;
+#[derive(Default)]
+pub struct OrdersHandler {
+    fix_flag: Option<std::path::PathBuf>,
+    ledger: Option<Mutex<std::fs::File>>,
+    seen: Mutex<HashMap<String, u32>>,
+}
+
+impl OrdersHandler {
+    /// Reads `ORDERS_FIX_FLAG` and `ORDERS_LEDGER`.
+    pub fn from_env() -> std::io::Result<Self> {
+        let ledger = match std::env::var_os("ORDERS_LEDGER") {
+            Some(path) => Some(Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            )),
+            None => None,
+        };
+        Ok(Self {
+            fix_flag: std::env::var_os("ORDERS_FIX_FLAG").map(Into::into),
+            ledger,
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn fixed(&self) -> bool {
+        self.fix_flag.as_ref().is_some_and(|p| p.exists())
+    }
+
+    fn record_processed(&self, id: &str, record: &KafkaRecord) -> Result<(), HandlerError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
+        let mut f = ledger
+            .lock()
+            .map_err(|_| HandlerError::transient("LedgerUnavailable", "ledger lock poisoned"))?;
+        writeln!(
+            f,
+            "{id} {} {} {}",
+            record.topic(),
+            record.partition(),
+            record.offset()
+        )
+        .map_err(|e| HandlerError::transient("LedgerUnavailable", e.to_string()))
+    }
+
+    fn times_seen(&self, id: &str) -> u32 {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let n = seen.entry(id.to_owned()).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
 
 impl RecordHandler for OrdersHandler {
     async fn handle(&self, record: &KafkaRecord, ctx: &RecordContext) -> Result<(), HandlerError> {
@@ -29,6 +96,15 @@ impl RecordHandler for OrdersHandler {
                 "value is not a JSON object",
             ));
         };
+        let id = match fields.get("order_id") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => {
+                return Err(HandlerError::permanent(
+                    "InvalidOrder",
+                    "order_id must be a non-empty string",
+                ))
+            }
+        };
         match fields.get("simulate").and_then(Value::as_str) {
             Some("transient") => {
                 return Err(HandlerError::transient(
@@ -42,6 +118,12 @@ impl RecordHandler for OrdersHandler {
                     "first attempt timed out (simulated)",
                 ))
             }
+            Some("outage") if self.times_seen(&id) <= 2 => {
+                return Err(HandlerError::transient(
+                    "InventoryOutage",
+                    "inventory service is down (simulated)",
+                ))
+            }
             Some("dlq") => {
                 return Err(HandlerError::dead_letter(
                     "ManualReview",
@@ -49,19 +131,20 @@ impl RecordHandler for OrdersHandler {
                 ))
             }
             Some("panic") => panic!("simulated handler bug"),
-            _ => {}
-        }
-        match fields.get("order_id") {
-            Some(Value::String(id)) if !id.is_empty() => {}
-            _ => {
+            Some("needs-fix") if !self.fixed() => {
                 return Err(HandlerError::permanent(
-                    "InvalidOrder",
-                    "order_id must be a non-empty string",
+                    "NotSupportedYet",
+                    "this order type needs the next release",
                 ))
             }
+            Some("crash") if !self.fixed() => {
+                eprintln!("simulated crash on order {id}");
+                std::process::abort();
+            }
+            _ => {}
         }
         match fields.get("amount").and_then(Value::as_f64) {
-            Some(a) if a >= 0.0 => Ok(()),
+            Some(a) if a >= 0.0 => self.record_processed(&id, record),
             _ => Err(HandlerError::permanent(
                 "InvalidOrder",
                 "amount must be a number >= 0",

@@ -51,6 +51,17 @@ enum DevCmd {
         #[arg(long, default_value = "orders")]
         topic: String,
     },
+    /// Produces JSON lines from a file (or stdin): each line
+    /// `{"partition": 0, "key": "c-1", "value": {...} | "text" | null,
+    /// "headers": {"name": "value"}}`; waits for every delivery.
+    Produce {
+        topic: String,
+        /// JSON lines; `-` for stdin.
+        #[arg(long, default_value = "-")]
+        file: String,
+        #[arg(long, env = "MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS")]
+        bootstrap: String,
+    },
     /// Creates a topic (no error if it exists).
     CreateTopic {
         name: String,
@@ -94,6 +105,11 @@ async fn run(cmd: DevCmd) -> anyhow::Result<()> {
             bootstrap,
             limit,
         } => tokio::task::block_in_place(|| tail(&bootstrap, &topic, limit)),
+        DevCmd::Produce {
+            topic,
+            file,
+            bootstrap,
+        } => produce(&bootstrap, &topic, &file).await,
     }
 }
 
@@ -128,6 +144,62 @@ async fn mock_kafka(port: u16, topics: &[String]) -> anyhow::Result<()> {
         }
     }
     drop(cluster);
+    Ok(())
+}
+
+async fn produce(bootstrap: &str, topic: &str, file: &str) -> anyhow::Result<()> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let text = if file == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?
+    };
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()?;
+    let mut n = 0;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("line {}: not JSON", i + 1))?;
+        let value = match &v["value"] {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone().into_bytes()),
+            other => Some(other.to_string().into_bytes()),
+        };
+        let key = v["key"].as_str().map(|k| k.as_bytes().to_vec());
+        let mut headers = OwnedHeaders::new();
+        if let Some(map) = v["headers"].as_object() {
+            for (name, value) in map {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(value.as_str().unwrap_or_default()),
+                });
+            }
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+        if let Some(p) = v["partition"].as_i64() {
+            record = record.partition(i32::try_from(p).context("partition out of range")?);
+        }
+        if let Some(k) = &key {
+            record = record.key(k);
+        }
+        if let Some(v) = &value {
+            record = record.payload(v);
+        }
+        producer
+            .send(record, Duration::from_secs(30))
+            .await
+            .map_err(|(e, _)| anyhow::anyhow!("line {}: not confirmed: {e}", i + 1))?;
+        n += 1;
+    }
+    println!("produced {n} record(s) to {topic}");
     Ok(())
 }
 
