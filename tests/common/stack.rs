@@ -201,6 +201,11 @@ pub type TestRecord<'a> = (
 
 /// Produces records and waits for each delivery.
 pub async fn produce(topic: &str, records: &[TestRecord<'_>]) {
+    produce_at(topic, records, None).await
+}
+
+/// Produces records with this create time (epoch ms; `None`: now).
+pub async fn produce_at(topic: &str, records: &[TestRecord<'_>], timestamp: Option<i64>) {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = ClientConfig::new()
@@ -218,6 +223,9 @@ pub async fn produce(topic: &str, records: &[TestRecord<'_>]) {
         }
         let mut r: FutureRecord<'_, [u8], [u8]> =
             FutureRecord::to(topic).partition(*partition).headers(h);
+        if let Some(ts) = timestamp {
+            r = r.timestamp(ts);
+        }
         if let Some(k) = key {
             r = r.key(*k);
         }
