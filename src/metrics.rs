@@ -17,6 +17,8 @@ pub enum Unit {
     Count,
     /// Milliseconds.
     Milliseconds,
+    /// Seconds.
+    Seconds,
 }
 
 impl Unit {
@@ -24,9 +26,13 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Milliseconds => "Milliseconds",
+            Unit::Seconds => "Seconds",
         }
     }
 }
+
+/// EMF's limit of values per metric in one document.
+pub const MAX_VALUES: usize = 100;
 
 /// One EMF document: a set of dimensions and metric values.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +66,13 @@ impl MetricSet {
             self.metrics
                 .push((name.to_owned(), Unit::Milliseconds, values));
         }
+        self
+    }
+
+    /// Adds a value in seconds.
+    pub fn seconds(&mut self, name: &str, value: f64) -> &mut Self {
+        self.metrics
+            .push((name.to_owned(), Unit::Seconds, vec![value]));
         self
     }
 
@@ -168,6 +181,14 @@ pub fn consumer_metrics(
         }
         lines.push(set.render(&cfg.namespace, timestamp_ms));
     }
+    // EMF takes at most 100 values per metric and document: latencies go
+    // out in documents of 100.
+    let latencies: Vec<f64> = report
+        .dlq_latencies
+        .iter()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    let mut chunks = latencies.chunks(MAX_VALUES);
     let mut set = MetricSet::new().dimension("FunctionName", &cfg.function_name);
     set.count("Records", report.records.len() as u64)
         .count("DlqWrites", u64::from(report.dlq_writes))
@@ -175,13 +196,14 @@ pub fn consumer_metrics(
         .count("BreakerOpen", u64::from(report.breaker_opened))
         .millis(
             "DlqWriteLatency",
-            report
-                .dlq_latencies
-                .iter()
-                .map(|d| d.as_secs_f64() * 1000.0)
-                .collect(),
+            chunks.next().unwrap_or_default().to_vec(),
         );
     lines.push(set.render(&cfg.namespace, timestamp_ms));
+    for chunk in chunks {
+        let mut set = MetricSet::new().dimension("FunctionName", &cfg.function_name);
+        set.millis("DlqWriteLatency", chunk.to_vec());
+        lines.push(set.render(&cfg.namespace, timestamp_ms));
+    }
     lines
 }
 
@@ -198,7 +220,16 @@ pub fn reprocessor_metrics(
         .count("ReplayFailed", s.failed + s.unreadable)
         .count("FetchedBack", s.fetched_back)
         .count("FetchBackGone", s.fetch_back_gone)
-        .count("FilteredOut", s.filtered_out);
+        .count("FilteredOut", s.filtered_out)
+        .count("Refused", s.refused);
+    if let Some(oldest) = s.oldest_fetch_back_ms {
+        // Lambda's on-failure documents name offsets that expire with the
+        // topic's retention: the age says how much time is left.
+        set.seconds(
+            "OldestFetchBackAge",
+            (timestamp_ms.saturating_sub(oldest)).max(0) as f64 / 1000.0,
+        );
+    }
     set.render(&cfg.namespace, timestamp_ms)
 }
 

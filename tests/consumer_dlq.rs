@@ -193,3 +193,34 @@ async fn sink_misconfiguration_stops_the_cold_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn lp09_an_sns_topic_nobody_receives_from_stops_the_cold_start() {
+    let sdk = stack::sdk().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let arn = sns
+        .create_topic()
+        .name(unique("dlq-no-subscriber"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let endpoint = stack::aws_endpoint();
+    let mut f = consumer(&[
+        ("MSK_DLQ_SINK", "sns"),
+        ("MSK_DLQ_SNS_TOPIC_ARN", &arn),
+        ("AWS_ENDPOINT_URL", &endpoint),
+    ])
+    .await;
+    let reply = f
+        .invoke(&read_event("msk-mixed.json"), TIMEOUT)
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Reply::Exited(_)),
+        "SNS accepts letters nobody receives: {reply:?}"
+    );
+    let stderr = f.stderr_lines().join("\n");
+    assert!(stderr.contains("no confirmed subscription"), "{stderr}");
+}

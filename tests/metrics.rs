@@ -132,3 +132,23 @@ async fn consumer_invocation_emits_valid_emf() {
     assert_eq!(r["Replayed"], 3.0);
     assert_eq!(r["Parked"], 1.0);
 }
+
+#[test]
+fn lp15_no_metric_carries_more_than_100_values() {
+    let report = msk_dlq::consumer::BatchReport {
+        dlq_latencies: (0..250).map(Duration::from_millis).collect(),
+        dlq_writes: 250,
+        ..Default::default()
+    };
+    let mut cfg = MetricsSettings::default();
+    cfg.function_name = "orders-consumer".into();
+    let lines = consumer_metrics(&report, &cfg, 1_795_320_000_000);
+    let mut latencies = 0;
+    for line in &lines {
+        let values = validate(line);
+        if let Some(v) = values.get("DlqWriteLatency") {
+            latencies += v.as_array().map_or(1, Vec::len);
+        }
+    }
+    assert_eq!(latencies, 250, "every latency is kept");
+}

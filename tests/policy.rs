@@ -71,7 +71,8 @@ fn facts(
     }
 }
 
-const CLASSES: [AttemptResult; 6] = [
+const CLASSES: [AttemptResult; 7] = [
+    AttemptResult::DeadlineCut,
     AttemptResult::Succeeded,
     AttemptResult::Failed(ErrorClass::Transient),
     AttemptResult::Failed(ErrorClass::Permanent),
@@ -108,6 +109,8 @@ fn expect_after_call(
             dead(DlqKind::Permanent, Cause::LastError)
         }
         AttemptResult::Failed(ErrorClass::DeadLetter) => dead(DlqKind::Manual, Cause::LastError),
+        // Cut by the invocation's cutoff: re-delivered, whatever else holds.
+        AttemptResult::DeadlineCut => failed(FailReason::DeadlineNear),
         // Transient and timed out: the breaker first, then the attempts,
         // then the deadline.
         _ if breaker == BreakerView::Open => failed(FailReason::BreakerOpen),
@@ -170,7 +173,7 @@ fn every_combination_after_a_call_follows_the_table() {
             }
         }
     }
-    assert_eq!(cases, 6 * 3 * 3 * 2 * 3 * 3);
+    assert_eq!(cases, 7 * 3 * 3 * 2 * 3 * 3);
 }
 
 #[test]

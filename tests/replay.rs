@@ -23,8 +23,11 @@ const AWS_ENV: [(&str, &str); 3] = [
 ];
 
 /// The mixed sample event, its topic renamed to `topic`.
+/// The sample event, as if it came from `topic` on the local cluster.
 fn mixed_event_for(topic: &str) -> String {
-    read_event("msk-mixed.json").replace("shop.orders-v1", topic)
+    let mut event: Value = serde_json::from_str(&read_event("msk-mixed.json")).unwrap();
+    event["bootstrapServers"] = Value::String(stack::kafka());
+    event.to_string().replace("shop.orders-v1", topic)
 }
 
 async fn run_consumer(event: &str, vars: &[(&str, &str)]) -> String {
@@ -405,6 +408,8 @@ async fn reprocessor_binary_answers_sqs_and_msk_sample_events() {
         ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", kafka.as_str()),
         ("MSK_DLQ_PARKING_SINK", "kafka"),
         ("MSK_DLQ_PARKING_KAFKA_TOPIC", park.as_str()),
+        // The sample letters name an MSK cluster; they replay onto ours.
+        ("MSK_DLQ_REPLAY_ANY_CLUSTER", "true"),
     ]);
     let mut f = Function::start(
         &workspace_bin("reprocessor"),
@@ -525,4 +530,232 @@ async fn cli_errors_name_what_is_wrong() {
     ])
     .await;
     assert!(e.contains("purge of a Kafka DLQ takes no filters"), "{e}");
+}
+
+// Loss paths found in review (each failed before its fix).
+
+/// Our own Kafka DLQ record for `value` from `topic` partition 0.
+fn dlq_record<'a>(topic: &'a str, offset: &'a str, value: &'a [u8]) -> stack::TestRecord<'a> {
+    (
+        0,
+        None,
+        Some(value),
+        vec![
+            ("dlq.original.topic", topic.as_bytes()),
+            ("dlq.original.partition", b"0"),
+            ("dlq.original.offset", offset.as_bytes()),
+            ("dlq.kind", b"permanent"),
+            ("dlq.error.type", b"InvalidOrder"),
+            ("dlq.replay-count", b"0"),
+        ],
+    )
+}
+
+#[tokio::test]
+async fn lp03_a_document_from_another_cluster_is_kept_not_read_from_ours() {
+    let src = unique("orders");
+    create_topic(&src, 1).await;
+    let values: Vec<String> = (0..5)
+        .map(|i| format!("{{\"order_id\":\"x-{i}\"}}"))
+        .collect();
+    let records: Vec<_> = values
+        .iter()
+        .map(|v| (0, None, Some(v.as_bytes()), vec![]))
+        .collect();
+    produce(&src, &records).await;
+    // The document names another cluster; the replayer is configured for ours.
+    let doc = read_event("lambda-on-failure-sqs.json")
+        .replace("\"orders-0\"", &format!("\"{src}-0\""))
+        .replace(
+            "b-1.orders-cluster.abc123.c2.kafka.us-east-1.amazonaws.com:9098",
+            "b-1.other-cluster.example.com:9098",
+        );
+    let sdk = stack::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = create_queue(&sqs, &unique("lambda-dlq"), &[]).await;
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body(&doc)
+        .send()
+        .await
+        .unwrap();
+    let kafka = stack::kafka();
+    let out = tokio::process::Command::new(workspace_bin("msk-dlq"))
+        .args([
+            "--sqs-queue-url",
+            &url,
+            "--bootstrap",
+            &kafka,
+            "replay",
+            "--json",
+        ])
+        .envs(AWS_ENV)
+        .env("AWS_ENDPOINT_URL", stack::aws_endpoint())
+        .output()
+        .await
+        .unwrap();
+    let summary = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(summary["replayed"], 0, "{summary}");
+    assert_eq!(summary["fetchedBack"], 0, "{summary}");
+    assert!(
+        !stack::receive_within(&sqs, &url, 1, Duration::from_secs(3))
+            .await
+            .is_empty(),
+        "the document stays in the DLQ"
+    );
+    assert_eq!(
+        consume(&src, 1, 5).len(),
+        5,
+        "nothing replayed into our topic"
+    );
+}
+
+/// Kafka keeps a commit's metadata (up to `offset.metadata.max.bytes`); the
+/// reader lists there the letters it acknowledged past a kept one. tansu
+/// drops commit metadata, so this runs on librdkafka's mock cluster, which
+/// keeps it as Kafka does; the CLI talks to it over loopback TCP.
+#[tokio::test]
+async fn lp11_a_filtered_replay_does_not_replay_the_same_letters_again() {
+    use rdkafka::mocking::MockCluster;
+    let mock = MockCluster::new(1).unwrap();
+    let kafka = mock.bootstrap_servers();
+    let dlq = unique("orders-dlq");
+    let kept_topic = unique("kept");
+    let src = unique("orders");
+    mock.create_topic(&dlq, 1, 1).unwrap();
+    mock.create_topic(&src, 1, 1).unwrap();
+    stack::produce_to(
+        &kafka,
+        &dlq,
+        &[
+            dlq_record(&kept_topic, "1", b"{\"order_id\":\"k\"}"),
+            dlq_record(&src, "2", b"{\"order_id\":\"a\"}"),
+            dlq_record(&src, "3", b"{\"order_id\":\"b\"}"),
+        ],
+        None,
+    )
+    .await;
+    let args = [
+        "--kafka-topic",
+        &dlq,
+        "--bootstrap",
+        &kafka,
+        "replay",
+        "--topic",
+        &src,
+        "--json",
+    ];
+    let first = json(&cli(&args).await);
+    assert_eq!(first["replayed"], 2, "{first}");
+    let second = json(&cli(&args).await);
+    assert_eq!(second["replayed"], 0, "{second}");
+    let on_src = stack::consume_from(&kafka, &src, 1, 2, Duration::from_secs(10));
+    assert_eq!(on_src.len(), 2, "each letter replayed once");
+    // The filtered-out letter is still there for another run.
+    let stats = json(
+        &cli(&[
+            "--kafka-topic",
+            &dlq,
+            "--bootstrap",
+            &kafka,
+            "stats",
+            "--json",
+        ])
+        .await,
+    );
+    assert_eq!(stats["letters"], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn lp12_letters_being_replayed_stay_invisible_to_other_readers() {
+    let src = unique("orders");
+    create_topic(&src, 3).await;
+    let sdk = stack::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = create_queue(&sqs, &unique("dlq"), &[]).await;
+    // Five dead letters, replayed at one per second with a 2-second
+    // visibility: the run lasts longer than the visibility.
+    let consumer_out = run_consumer(
+        &mixed_event_for(&src),
+        &[
+            ("MSK_DLQ_SINK", "sqs"),
+            ("MSK_DLQ_SQS_QUEUE_URL", &url),
+            ("AWS_ENDPOINT_URL", &stack::aws_endpoint()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        json(&consumer_out)["batchItemFailures"],
+        Value::Array(vec![])
+    );
+    let kafka = stack::kafka();
+    let replay = tokio::process::Command::new(workspace_bin("msk-dlq"))
+        .args([
+            "--sqs-queue-url",
+            &url,
+            "--bootstrap",
+            &kafka,
+            "replay",
+            "--rate",
+            "1",
+            "--visibility-timeout",
+            "2",
+            "--json",
+        ])
+        .envs(AWS_ENV)
+        .env("AWS_ENDPOINT_URL", stack::aws_endpoint())
+        .output();
+    let watcher = async {
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        stack::receive_within(&sqs, &url, 1, Duration::from_secs(1))
+            .await
+            .len()
+    };
+    let (out, seen) = tokio::join!(replay, watcher);
+    let out = out.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        seen, 0,
+        "a letter in flight became visible to another reader"
+    );
+    assert_eq!(json(&String::from_utf8_lossy(&out.stdout))["replayed"], 5);
+}
+
+#[tokio::test]
+async fn lp04_purge_deletes_only_what_it_counted() {
+    use msk_dlq::replay::{purge, DlqReader, Filters};
+    let sdk = stack::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = create_queue(&sqs, &unique("dlq"), &[]).await;
+    for body in ["{\"a\":1}", "{\"a\":2}"] {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let filters = Filters::default();
+    let mut reader = DlqReader::sqs(sqs.clone(), url.clone(), 30);
+    let plan = purge::plan(&mut reader, &filters).await.unwrap();
+    assert_eq!(plan.len(), 2);
+    // Arrives after the operator saw the count.
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("{\"a\":3}")
+        .send()
+        .await
+        .unwrap();
+    let mut reader = DlqReader::sqs(sqs.clone(), url.clone(), 30);
+    assert_eq!(
+        purge::execute(&plan, &filters, &mut reader).await.unwrap(),
+        2
+    );
+    let left = stack::receive_within(&sqs, &url, 1, Duration::from_secs(3)).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body(), Some("{\"a\":3}"));
 }

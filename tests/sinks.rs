@@ -171,7 +171,7 @@ async fn kafka_sink_reports_each_letter_failed_when_the_broker_is_unreachable() 
 }
 
 #[tokio::test]
-async fn kafka_sink_survives_retriable_produce_errors_and_fails_on_fatal_ones() {
+async fn kafka_sink_survives_retriable_produce_errors_and_fails_on_refused_requests() {
     use rdkafka::mocking::MockCluster;
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let mock = MockCluster::new(1).unwrap();
@@ -196,7 +196,8 @@ async fn kafka_sink_survives_retriable_produce_errors_and_fails_on_fatal_ones() 
     let results = send_by_deadline(&sink, &letters[..3], soon(20)).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 
-    // Fatal for the request: every letter in it is reported failed.
+    // Refused for good (not retriable): every letter in the request is
+    // reported failed.
     mock.request_errors(
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 20],
@@ -395,25 +396,6 @@ async fn s3_down_fails_the_large_letter_but_not_the_small_ones() {
 }
 
 #[tokio::test]
-async fn sqs_refusing_a_batch_fails_only_its_letters() {
-    let sdk = stack::sdk().await;
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    // The queue refuses messages over 1 KiB; our limit is higher, so the
-    // big letter goes out alone in its own batch and only it is refused.
-    let url = create_queue(&sqs, &unique("dlq"), &[("MaximumMessageSize", "1024")]).await;
-    let mut letters = letters(None);
-    letters[1].error_message = "e".repeat(1000);
-    let sink = sqs_sink(&sdk, &url, 1_500, None);
-    let res = send_by_deadline(&sink, &letters[..4], soon(15)).await;
-    assert!(res[1].is_err(), "{res:?}");
-    assert!(
-        res[0].is_ok() && res[2].is_ok() && res[3].is_ok(),
-        "{res:?}"
-    );
-    assert_eq!(receive(&sqs, &url, 3).await.len(), 3);
-}
-
-#[tokio::test]
 async fn sqs_endpoint_down_reports_every_letter_failed() {
     let sdk = stack::sdk().await;
     let sink = sqs_sink(
@@ -487,6 +469,67 @@ async fn fallback_sink_takes_over_when_the_primary_fails() {
     assert!(Instant::now() <= deadline);
     assert!(
         res.iter().all(|r| matches!(r, Ok(c) if c.sink == "sqs")),
+        "{res:?}"
+    );
+    assert_eq!(receive(&sqs, &url, 3).await.len(), 3);
+}
+
+#[tokio::test]
+async fn lp07_a_producer_in_a_fatal_state_is_replaced() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::Producer as _;
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("dlq", 1, 1).unwrap();
+    let bootstrap = mock.bootstrap_servers();
+    let pool = Arc::new(ProducerPool::new(KafkaConnection::default()));
+    let sink = KafkaSink::new(
+        "dlq",
+        Some(bootstrap.clone()),
+        pool.clone(),
+        Partitioning::ByKey,
+    )
+    .unwrap();
+    let letters = letters(None);
+    let first = send_by_deadline(&sink, &letters[..1], soon(10)).await;
+    assert!(first[0].is_ok(), "{first:?}");
+    // An idempotent producer's fatal error (e.g. a fenced producer id):
+    // librdkafka fails every later write of that producer.
+    let producer = pool.get(&bootstrap).unwrap();
+    let reason = std::ffi::CString::new("injected by the test").unwrap();
+    // SAFETY: a live client handle and a NUL-terminated reason.
+    unsafe {
+        rdkafka::bindings::rd_kafka_test_fatal_error(
+            producer.client().native_ptr(),
+            rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+            reason.as_ptr(),
+        );
+    }
+    drop(producer);
+    let later = send_by_deadline(&sink, &letters[1..3], soon(10)).await;
+    assert!(later.iter().all(Result::is_ok), "{later:?}");
+}
+
+#[tokio::test]
+async fn lp16_sqs_itself_refusing_a_batch_fails_only_its_letters() {
+    let sdk = stack::sdk().await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    // SQS refuses messages over 1 KiB; the sink's own limit is higher, so
+    // the big letter reaches SQS alone in its own batch and SQS refuses it.
+    let url = create_queue(&sqs, &unique("dlq"), &[("MaximumMessageSize", "1024")]).await;
+    let mut letters = letters(None);
+    letters[1].error_message = "e".repeat(1000);
+    let sink = sqs_sink(&sdk, &url, 2_000, None);
+    let res = send_by_deadline(&sink, &letters[..4], soon(15)).await;
+    assert!(
+        matches!(
+            &res[1],
+            Err(SinkError::Unavailable { sink: "sqs", .. }
+                | SinkError::Rejected { sink: "sqs", .. })
+        ),
+        "refused by SQS, not by the sink's own limit: {res:?}"
+    );
+    assert!(
+        res[0].is_ok() && res[2].is_ok() && res[3].is_ok(),
         "{res:?}"
     );
     assert_eq!(receive(&sqs, &url, 3).await.len(), 3);

@@ -195,3 +195,52 @@ fn reprocessor_triggers_report_partial_failures() {
         );
     }
 }
+
+#[test]
+fn lp02_every_msk_trigger_with_bounded_retries_has_a_destination_and_provisioned_pollers() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let Some(events) = f["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (ev, e) in events {
+            if e["Type"] != "MSK" && e["Type"] != "SelfManagedKafka" {
+                continue;
+            }
+            let p = &e["Properties"];
+            let ev = ev.as_str().unwrap();
+            assert!(
+                p["ProvisionedPollerConfig"].is_mapping(),
+                "{name}.{ev}: Kafka retry controls need provisioned pollers"
+            );
+            if !p["MaximumRetryAttempts"].is_null() {
+                assert!(
+                    p["DestinationConfig"]["OnFailure"]["Destination"].is_mapping()
+                        || p["DestinationConfig"]["OnFailure"]["Destination"].is_string()
+                        || matches!(p["DestinationConfig"]["OnFailure"]["Destination"], Value::Tagged(_)),
+                    "{name}.{ev}: records out of retries would be discarded without an on-failure destination"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn lp07_idempotent_writes_are_granted_on_the_cluster() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        for s in statements(f) {
+            if strings(&s["Action"])
+                .iter()
+                .any(|a| a == "kafka-cluster:WriteDataIdempotently")
+            {
+                // A cluster action: a topic ARN as its resource grants nothing.
+                let r = serde_yaml::to_string(&s["Resource"]).unwrap();
+                assert!(
+                    r.contains("ClusterArn") && !r.contains(":topic/"),
+                    "{name}: WriteDataIdempotently must name the cluster ARN, not {r}"
+                );
+            }
+        }
+    }
+}

@@ -68,12 +68,20 @@ impl DlqArgs {
     }
 
     /// Opens the DLQ. `commit`: Kafka offsets move on acknowledgement.
-    /// `visibility`: how long SQS hides what was read.
     pub async fn open(&self, commit: bool) -> anyhow::Result<DlqReader> {
+        self.open_with_visibility(commit, 120).await
+    }
+
+    /// [`open`](Self::open), SQS messages read hidden for `visibility` seconds.
+    pub async fn open_with_visibility(
+        &self,
+        commit: bool,
+        visibility: i32,
+    ) -> anyhow::Result<DlqReader> {
         match (&self.sqs_queue_url, &self.kafka_topic) {
             (Some(url), None) => {
                 let sdk = msk_dlq::aws::sdk_config().await;
-                Ok(DlqReader::sqs(aws_sdk_sqs::Client::new(&sdk), url.clone(), 120))
+                Ok(DlqReader::sqs(aws_sdk_sqs::Client::new(&sdk), url.clone(), visibility))
             }
             (None, Some(topic)) => Ok(DlqReader::kafka(&self.connection()?, topic, &self.group, commit)
                 .with_context(|| format!("cannot read Kafka DLQ topic {topic}"))?),

@@ -1,17 +1,21 @@
 //! Carries out what [`super::policy`] decides: handler calls under
 //! time-outs with panics caught, backoff sleeps, breaker bookkeeping and
-//! dead-letter dispatch. Partitions run concurrently up to a bound; the
-//! records of one partition strictly in order.
+//! dead-letter dispatch. Partitions run concurrently up to a bound, each as
+//! a task of the handler runtime; the records of one partition strictly in
+//! order. The invocation waits for them only until its cutoff: a handler
+//! that blocks its thread or spins cannot hold the answer past the deadline
+//! (its records still unsettled are reported failed).
 
-use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::{FutureExt as _, StreamExt as _};
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::breaker::CircuitBreaker;
-use super::handler::{ErrorClass, HandlerError, RecordContext, RecordHandler};
+use super::handler::{ErrorClass, HandlerError, RecordHandler};
 use super::policy::{
     next_step, AttemptResult, BreakerView, Cause, PartitionGate, Phase, RecordFacts, RecordPolicy,
     Step,
@@ -23,6 +27,8 @@ use crate::event::{Batch, BatchEntry, BatchSource, Entry, PartitionBatch};
 use crate::letter::{DeadLetter, DeadRecord, DlqKind};
 use crate::record::{KafkaRecord, RecordId};
 use crate::sink::{send_by_deadline, DeadLetterSink, SinkError};
+
+mod attempt;
 
 /// What one invocation runs under.
 #[derive(Debug, Clone)]
@@ -39,6 +45,8 @@ pub(crate) struct Executor<H> {
     policy: RecordPolicy,
     // Shared by all invocations of a warm execution environment.
     breaker: Mutex<CircuitBreaker>,
+    /// Where partitions run: the runtime the consumer was built in.
+    handlers: Option<Handle>,
 }
 
 /// A record that is due for the dead-letter queue.
@@ -75,7 +83,12 @@ impl<H: RecordHandler> Executor<H> {
             policy: RecordPolicy::from_settings(&settings),
             settings,
             breaker: Mutex::new(breaker),
+            handlers: Handle::try_current().ok(),
         }
+    }
+
+    pub(crate) fn set_handler_runtime(&mut self, handle: Handle) {
+        self.handlers = Some(handle);
     }
 
     pub(crate) fn settings(&self) -> &ConsumerSettings {
@@ -88,27 +101,73 @@ impl<H: RecordHandler> Executor<H> {
 
     /// Processes `batch`: every record ends processed, dead-lettered (the
     /// sink confirmed it) or failed.
-    pub(crate) async fn process(&self, batch: &Batch, inv: &Invocation) -> BatchReport {
+    pub(crate) async fn process(self: &Arc<Self>, batch: &Batch, inv: &Invocation) -> BatchReport {
         let clock = InvocationClock::new(inv.now_ms);
         let opened_before = self.breaker_opened_count();
-        let concurrency = self.settings.partition_concurrency.max(1);
-        // Built first: a closure over the partitions inside the stream makes
-        // the future fail the `Send` bound the Lambda service needs.
-        let partitions: Vec<_> = batch
-            .partitions
-            .iter()
-            .map(|p| self.run_partition(&batch.source, p, inv, clock))
-            .collect();
-        let runs: Vec<PartitionRun> = futures::stream::iter(partitions)
-            .buffered(concurrency)
-            .collect()
-            .await;
+        let handle = self.handlers.clone().unwrap_or_else(Handle::current);
+        let slots = Arc::new(Semaphore::new(self.settings.partition_concurrency.max(1)));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let mut progress = Vec::with_capacity(batch.partitions.len());
+        let mut tasks = Vec::with_capacity(batch.partitions.len());
+        for partition in &batch.partitions {
+            let run = Arc::new(Mutex::new(PartitionRun::default()));
+            progress.push(run.clone());
+            let this = self.clone();
+            let partition = partition.clone();
+            let source = batch.source.clone();
+            let inv = inv.clone();
+            let slots = slots.clone();
+            let cancelled = cancelled.clone();
+            tasks.push(handle.spawn(async move {
+                let Ok(_slot) = slots.acquire_owned().await else {
+                    return;
+                };
+                this.run_partition(&source, &partition, &inv, clock, &run, &cancelled)
+                    .await;
+            }));
+        }
+        // Ordered partitions may write a dead letter up to the dispatch
+        // cutoff (waited for a little past it, so a write cut there settles
+        // as a failed write); independent ones leave the batch dispatch
+        // time for it.
+        let wait_until = match self.settings.order {
+            PartitionOrder::Ordered => {
+                let cut = self.dispatch_cutoff(inv);
+                cut + inv.deadline.saturating_duration_since(cut) / 4
+            }
+            _ => {
+                let start = self.processing_cutoff(inv);
+                start + (self.dispatch_cutoff(inv).saturating_duration_since(start)) / 2
+            }
+        };
+        let all = futures::future::join_all(tasks.iter_mut());
+        if tokio::time::timeout_at(wait_until, all).await.is_err() {
+            cancelled.store(true, Ordering::SeqCst);
+            for t in &tasks {
+                t.abort();
+            }
+            tracing::warn!("handlers still running at the invocation's cutoff; their unsettled records are reported failed");
+        }
 
         let mut report = BatchReport::default();
         let mut pending_all: Vec<(usize, Pending)> = Vec::new();
-        for run in runs {
+        for (partition, run) in batch.partitions.iter().zip(progress) {
+            let run = std::mem::take(&mut *run.lock().unwrap_or_else(|p| p.into_inner()));
             let base = report.records.len();
+            let settled = run.reports.len();
             report.records.extend(run.reports);
+            // Records a cut task never settled: Lambda re-delivers them.
+            report.records.extend(
+                partition.entries[settled.min(partition.entries.len())..]
+                    .iter()
+                    .map(|e| RecordReport {
+                        id: e.id.clone(),
+                        topic: e.entry.topic().map(str::to_owned),
+                        outcome: Outcome::Failed(FailReason::DeadlineNear),
+                        attempts: 0,
+                        error_type: None,
+                    }),
+            );
             report.dlq_writes += run.dlq_writes;
             report.dlq_write_failures += run.dlq_write_failures;
             report.dlq_latencies.extend(run.dlq_latencies);
@@ -170,21 +229,26 @@ impl<H: RecordHandler> Executor<H> {
             .unwrap_or(inv.deadline)
     }
 
+    /// Runs one partition's records in order, publishing each outcome to
+    /// `progress` as it settles, so a cut task still reports what it did.
     async fn run_partition(
         &self,
         source: &Arc<BatchSource>,
         partition: &PartitionBatch,
         inv: &Invocation,
         clock: InvocationClock,
-    ) -> PartitionRun {
-        let mut run = PartitionRun {
-            reports: Vec::with_capacity(partition.entries.len()),
-            ..PartitionRun::default()
+        progress: &Mutex<PartitionRun>,
+        cancelled: &AtomicBool,
+    ) {
+        let publish = |f: &mut dyn FnMut(&mut PartitionRun)| {
+            f(&mut progress.lock().unwrap_or_else(|p| p.into_inner()));
         };
         let immediate = self.settings.order == PartitionOrder::Ordered;
         let mut gate = PartitionGate::new(self.settings.order);
-        for entry in &partition.entries {
-            let index = run.reports.len();
+        for (index, entry) in partition.entries.iter().enumerate() {
+            if cancelled.load(Ordering::SeqCst) {
+                return;
+            }
             let mut report = RecordReport {
                 id: entry.id.clone(),
                 topic: entry.entry.topic().map(str::to_owned),
@@ -194,7 +258,8 @@ impl<H: RecordHandler> Executor<H> {
             };
             if let Some(outcome) = gate.admit() {
                 report.outcome = outcome;
-                run.reports.push(report);
+                let mut report = Some(report);
+                publish(&mut |run| run.reports.extend(report.take()));
                 continue;
             }
             let end = match &entry.entry {
@@ -228,15 +293,20 @@ impl<H: RecordHandler> Executor<H> {
                             self.sink.name(),
                             "the sink returned no result",
                         )));
-                        run.dlq_latencies.push(started.elapsed());
-                        run.dlq_writes += 1;
+                        let took = started.elapsed();
                         if let Err(e) = &result {
-                            run.dlq_write_failures += 1;
                             log_dlq_failure(&entry.id, e);
                         }
+                        let failed = result.is_err();
+                        publish(&mut |run| {
+                            run.dlq_latencies.push(took);
+                            run.dlq_writes += 1;
+                            run.dlq_write_failures += u32::from(failed);
+                        });
                         self.settle_letter(kind, result.is_ok())
                     } else {
-                        run.pending.push(Pending { index, letter });
+                        let mut pending = Some(Pending { index, letter });
+                        publish(&mut |run| run.pending.extend(pending.take()));
                         // Settled after the batch dispatch.
                         Outcome::Failed(FailReason::DlqWriteFailed)
                     }
@@ -245,9 +315,9 @@ impl<H: RecordHandler> Executor<H> {
             if immediate {
                 gate.settled(report.outcome);
             }
-            run.reports.push(report);
+            let mut report = Some(report);
+            publish(&mut |run| run.reports.extend(report.take()));
         }
-        run
     }
 
     /// Runs the policy for one record until it settles or is due for the DLQ.
@@ -260,7 +330,8 @@ impl<H: RecordHandler> Executor<H> {
         attempts: &mut u32,
     ) -> RecordEnd {
         let cutoff = self.processing_cutoff(inv);
-        let age = record.timestamp().map(|ts| {
+        // A negative timestamp (-1: none) is no age at all.
+        let age = record.timestamp().filter(|&ts| ts >= 0).map(|ts| {
             Duration::from_millis(u64::try_from(clock.now_ms().saturating_sub(ts)).unwrap_or(0))
         });
         let mut facts = RecordFacts {
@@ -330,47 +401,6 @@ impl<H: RecordHandler> Executor<H> {
         }
     }
 
-    /// One handler call, bounded by the attempt time-out and the cutoff,
-    /// with panics caught.
-    async fn attempt(
-        &self,
-        source: &Arc<BatchSource>,
-        record: &KafkaRecord,
-        inv: &Invocation,
-        facts: &RecordFacts,
-    ) -> (AttemptResult, Option<HandlerError>) {
-        let end = match self.settings.attempt_timeout {
-            Some(t) => facts.cutoff.min(facts.now + t),
-            None => facts.cutoff,
-        };
-        let ctx = RecordContext {
-            attempt: facts.attempts,
-            max_attempts: self.settings.retry.max_attempts,
-            deadline: end,
-            request_id: inv.request_id.clone(),
-            source: source.clone(),
-        };
-        let call = AssertUnwindSafe(self.handler.handle(record, &ctx)).catch_unwind();
-        match tokio::time::timeout_at(end, call).await {
-            Ok(Ok(Ok(()))) => (AttemptResult::Succeeded, None),
-            Ok(Ok(Err(e))) => (AttemptResult::Failed(e.class), Some(e)),
-            Ok(Err(panic)) => (
-                AttemptResult::Panicked,
-                Some(HandlerError::permanent(
-                    "HandlerPanic",
-                    panic_message(panic.as_ref()),
-                )),
-            ),
-            Err(_) => (
-                AttemptResult::TimedOut,
-                Some(HandlerError::transient(
-                    "AttemptTimeout",
-                    "handler did not finish within its attempt time",
-                )),
-            ),
-        }
-    }
-
     fn with_breaker<T>(&self, f: impl FnOnce(&mut CircuitBreaker) -> T) -> T {
         // A poisoned lock only means another partition panicked while holding
         // it; the breaker state itself is still consistent.
@@ -398,6 +428,7 @@ impl<H: RecordHandler> Executor<H> {
             error.error_type,
             error.message,
         )
+        .with_partition_key(entry.id.partition_key.clone())
         .with_attempts(attempts)
         .with_failed_at_ms(clock.now_ms())
         .with_consumer(self.settings.consumer_name.clone())
@@ -406,14 +437,4 @@ impl<H: RecordHandler> Executor<H> {
 
 fn log_dlq_failure(id: &RecordId, e: &SinkError) {
     tracing::warn!(record = %id, error = %e, "dead-letter write not confirmed; record reported failed");
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        format!("handler panicked: {s}")
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        format!("handler panicked: {s}")
-    } else {
-        "handler panicked".to_owned()
-    }
 }

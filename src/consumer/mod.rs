@@ -58,6 +58,17 @@ impl<H: RecordHandler> Consumer<H> {
         }
     }
 
+    /// Runs partitions on `handle`'s runtime instead of the one the consumer
+    /// was built in. Call it before cloning the consumer; a clone keeps the
+    /// runtime it has.
+    #[must_use]
+    pub fn with_handler_runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        if let Some(executor) = Arc::get_mut(&mut self.executor) {
+            executor.set_handler_runtime(handle);
+        }
+        self
+    }
+
     /// Its settings.
     pub fn settings(&self) -> &ConsumerSettings {
         self.executor.settings()

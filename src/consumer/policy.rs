@@ -54,6 +54,9 @@ pub enum AttemptResult {
     Panicked,
     /// The call outlived its attempt time (treated as transient).
     TimedOut,
+    /// The call was cut by the invocation's cutoff: nothing is known about
+    /// the record, so it is re-delivered, never dead-lettered.
+    DeadlineCut,
 }
 
 /// What the breaker said about this record.
@@ -161,6 +164,9 @@ pub fn next_step(policy: &RecordPolicy, f: &RecordFacts) -> Step {
         Phase::Attempted(
             AttemptResult::Failed(ErrorClass::Transient) | AttemptResult::TimedOut,
         ) => after_transient(policy, f),
+        Phase::Attempted(AttemptResult::DeadlineCut) => {
+            Step::Settle(Outcome::Failed(FailReason::DeadlineNear))
+        }
         Phase::DeadLettered {
             kind,
             confirmed: true,

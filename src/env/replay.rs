@@ -54,6 +54,7 @@ pub fn replay_setup(r: &mut Reader<'_>) -> ReplaySetup {
         dry_run: r.bool(VAR_DRY_RUN, false),
         rate_per_sec: (rate > 0).then_some(f64::from(rate)),
         bootstrap_servers: connection.bootstrap_servers.clone(),
+        any_cluster: r.bool(VAR_REPLAY_ANY_CLUSTER, false),
         consumer_name: Arc::from(
             r.string(VAR_FUNCTION_NAME)
                 .unwrap_or_else(|| "msk-dlq-reprocessor".to_owned())

@@ -77,6 +77,8 @@ pub const VAR_MAX_REPLAYS: &str = "MSK_DLQ_MAX_REPLAYS";
 pub const VAR_RATE: &str = "MSK_DLQ_REPLAY_RATE";
 /// Change nothing; count what would happen.
 pub const VAR_DRY_RUN: &str = "MSK_DLQ_REPLAY_DRY_RUN";
+/// Replay letters naming another cluster onto this one too.
+pub const VAR_REPLAY_ANY_CLUSTER: &str = "MSK_DLQ_REPLAY_ANY_CLUSTER";
 /// Replay only this original topic.
 pub const VAR_FILTER_TOPIC: &str = "MSK_DLQ_REPLAY_FILTER_TOPIC";
 /// Replay only this kind.

@@ -4,7 +4,9 @@
 
 mod producer;
 
-pub use producer::{send_confirmed, Delivered, OutRecord, ProduceError, Producer, ProducerPool};
+pub use producer::{
+    is_fatal, send_confirmed, Delivered, OutRecord, ProduceError, Producer, ProducerPool,
+};
 
 use std::error::Error;
 use std::fmt;

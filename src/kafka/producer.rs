@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use tokio::time::Instant;
 
 use super::{owned_headers, KafkaConnection, KafkaContext};
@@ -98,11 +98,24 @@ impl ProducerPool {
         &self.connection
     }
 
-    /// The producer for `bootstrap`, created on first use.
+    /// The producer for `bootstrap`, created on first use, and created anew
+    /// when the cached one hit a fatal error (an idempotent producer that
+    /// lost its guarantees fails every later write for good).
     pub fn get(&self, bootstrap: &str) -> Result<Arc<Producer>, ProduceError> {
         let mut map = self.producers.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = map.get(bootstrap) {
-            return Ok(p.clone());
+            match p.client().fatal_error() {
+                None => return Ok(p.clone()),
+                Some((code, reason)) => {
+                    tracing::warn!(
+                        bootstrap,
+                        ?code,
+                        reason,
+                        "Kafka producer in a fatal state; creating a new one"
+                    );
+                    map.remove(bootstrap);
+                }
+            }
         }
         let mut cfg = self.connection.client_config(bootstrap);
         cfg.set("enable.idempotence", "true")
@@ -131,8 +144,20 @@ impl ProducerPool {
         deadline: Instant,
     ) -> Result<Delivered, ProduceError> {
         let producer = self.get(bootstrap)?;
-        send_confirmed(&producer, record, deadline).await
+        match send_confirmed(&producer, record, deadline).await {
+            // Once more with a new producer: the old one is done for.
+            Err(_) if is_fatal(&producer) => {
+                let producer = self.get(bootstrap)?;
+                send_confirmed(&producer, record, deadline).await
+            }
+            other => other,
+        }
     }
+}
+
+/// Whether `producer` hit a fatal error.
+pub fn is_fatal(producer: &Producer) -> bool {
+    producer.client().fatal_error().is_some()
 }
 
 /// Produces `record` with `producer` and waits for its delivery report, at

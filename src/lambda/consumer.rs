@@ -261,7 +261,28 @@ pub async fn run<H: RecordHandler>(handler: H) -> Result<(), lambda_runtime::Err
             return Err(e.into());
         }
     };
-    lambda_runtime::run(consumer).await
+    serve(consumer).await
+}
+
+/// Serves `consumer` as the Lambda function, with the Runtime API loop on a
+/// thread of its own: handlers run on the runtime the consumer was built in,
+/// so one that blocks its thread or spins cannot stop the invocation from
+/// answering by its deadline (its unsettled records are reported failed).
+pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda_runtime::Error> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("lambda-runtime".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(lambda_runtime::Error::from)
+                .and_then(|rt| rt.block_on(lambda_runtime::run(consumer)));
+            let _ = done.send(outcome);
+        })?;
+    result
+        .await
+        .map_err(|_| lambda_runtime::Error::from("the Lambda runtime thread stopped"))?
 }
 
 fn log_summary(report: &BatchReport, sink: &str) {

@@ -5,7 +5,7 @@ mod consumer;
 #[cfg(feature = "replay")]
 mod reprocessor;
 
-pub use consumer::{run, BuildError, ConsumerBuilder, InvocationError, RawEvent};
+pub use consumer::{run, serve, BuildError, ConsumerBuilder, InvocationError, RawEvent};
 #[cfg(feature = "replay")]
 pub use reprocessor::{
     handle_invocation, handle_kafka, handle_sqs, run_reprocessor, ReplayJob, ReprocessError,

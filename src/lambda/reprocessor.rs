@@ -180,7 +180,11 @@ pub async fn handle_sqs(
     for m in event.records {
         let id = m.message_id.clone().unwrap_or_default();
         let verdict = match from_message_body(m.body.as_deref().unwrap_or_default()) {
-            Ok(parsed) => replayer.handle(parsed, deadline, &mut summary).await,
+            Ok(parsed) => {
+                replayer
+                    .handle_message(&id, parsed, deadline, &mut summary)
+                    .await
+            }
             Err(e) => {
                 tracing::warn!(message_id = %id, error = %e, "unreadable dead letter kept");
                 summary.unreadable += 1;
@@ -212,7 +216,11 @@ pub async fn handle_kafka(
     for e in batch.entries() {
         let verdict = match &e.entry {
             Entry::Record(r) => match from_kafka(r.key(), r.value(), r.headers()) {
-                Ok(parsed) => replayer.handle(parsed, deadline, &mut summary).await,
+                Ok(parsed) => {
+                    replayer
+                        .handle_message(&e.id.to_string(), parsed, deadline, &mut summary)
+                        .await
+                }
                 Err(err) => {
                     tracing::warn!(record = %e.id, error = %err, "unreadable dead letter kept");
                     summary.unreadable += 1;

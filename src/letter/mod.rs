@@ -35,6 +35,8 @@ pub struct DeadLetter {
     pub source: Arc<BatchSource>,
     /// The record.
     pub record: DeadRecord,
+    /// The key of the event's `records` map the record came under.
+    pub partition_key: Arc<str>,
     /// Why.
     pub kind: DlqKind,
     /// A short machine-readable error name.
@@ -61,13 +63,23 @@ impl DeadLetter {
         error_type: impl Into<String>,
         error_message: impl Into<String>,
     ) -> Self {
-        let replay_count = match &record {
-            DeadRecord::Decoded(r) => r.replay_count(),
-            DeadRecord::Malformed(_) => 0,
+        let (replay_count, partition_key) = match &record {
+            DeadRecord::Decoded(r) => (
+                r.replay_count(),
+                Arc::from(format!("{}-{}", r.topic(), r.partition())),
+            ),
+            DeadRecord::Malformed(m) => (
+                0,
+                Arc::from(match (&m.topic, m.partition) {
+                    (Some(t), Some(p)) => format!("{t}-{p}"),
+                    _ => "unknown".to_owned(),
+                }),
+            ),
         };
         Self {
             source,
             record,
+            partition_key,
             kind,
             error_type: error_type.into(),
             error_message: error_message.into(),
@@ -96,6 +108,13 @@ impl DeadLetter {
     #[must_use]
     pub fn with_consumer(mut self, consumer: Arc<str>) -> Self {
         self.consumer = consumer;
+        self
+    }
+
+    /// Sets the key of the event's `records` map the record came under.
+    #[must_use]
+    pub fn with_partition_key(mut self, key: Arc<str>) -> Self {
+        self.partition_key = key;
         self
     }
 

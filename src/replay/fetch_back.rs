@@ -118,12 +118,6 @@ fn fetch_back_blocking(
     }
     let gone_part = (range.first_offset < low).then(|| gone(low - 1));
     let start = range.first_offset.max(low);
-    if range.last_offset >= high {
-        return Err(failed(format!(
-            "offset {} is beyond the end of the partition ({high})",
-            range.last_offset
-        )));
-    }
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&range.topic, range.partition, Offset::Offset(start))
         .map_err(kafka)?;
@@ -159,9 +153,21 @@ fn fetch_back_blocking(
                     return Ok((out, gone_part));
                 }
             }
-            // The end is past `last` (checked above): every offset of the
-            // range that still exists was read (compaction leaves gaps).
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => return Ok((out, gone_part)),
+            // At the end without reaching `last`. If the listed end lies past
+            // it, every offset of the range that still exists was read
+            // (compaction leaves gaps). The end is not checked before
+            // reading: some brokers list a multi-record batch's end too low,
+            // and reading reaches `last` anyway.
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => {
+                let end = high;
+                if end > range.last_offset {
+                    return Ok((out, gone_part));
+                }
+                return Err(failed(format!(
+                    "offset {} is beyond the end of the partition ({end})",
+                    range.last_offset
+                )));
+            }
             Some(Err(e)) => return Err(kafka(e)),
             None => {}
         }
@@ -185,11 +191,18 @@ impl Replayer {
     ) -> Option<Vec<StoredDeadLetter>> {
         let mut out = Vec::new();
         for range in ranges {
-            let bootstrap = self
-                .cfg
-                .bootstrap_servers
-                .clone()
-                .or_else(|| range.bootstrap_servers.clone());
+            if let Some(at) = range.written_at_ms {
+                summary.oldest_fetch_back_ms =
+                    Some(summary.oldest_fetch_back_ms.map_or(at, |o| o.min(at)));
+            }
+            let bootstrap = match self.target_cluster(range.bootstrap_servers.as_deref()) {
+                Ok(b) => b,
+                Err(reason) => {
+                    tracing::warn!(reason, topic = %range.topic, "on-failure document kept");
+                    summary.refused += 1;
+                    return None;
+                }
+            };
             let Some(bootstrap) = bootstrap else {
                 tracing::error!(
                     "on-failure document names no bootstrap servers and none are configured; kept"

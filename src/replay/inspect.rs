@@ -127,6 +127,9 @@ pub struct Stats {
     pub oldest_ms: Option<i64>,
     /// When the newest letter failed, epoch ms.
     pub newest_ms: Option<i64>,
+    /// When the oldest Lambda on-failure document was written, epoch ms: its
+    /// offsets expire with the source topic's retention.
+    pub oldest_fetch_back_ms: Option<i64>,
 }
 
 impl Stats {
@@ -136,7 +139,18 @@ impl Stats {
         self.bytes += item.bytes as u64;
         match &item.parsed {
             Err(_) => self.unreadable += 1,
-            Ok(Parsed::FetchBack(_)) => self.fetch_back_documents += 1,
+            Ok(Parsed::FetchBack(ranges)) => {
+                self.fetch_back_documents += 1;
+                if let Some(t) = ranges
+                    .iter()
+                    .filter_map(|r| r.written_at_ms)
+                    .chain(item.enqueued_ms)
+                    .min()
+                {
+                    self.oldest_fetch_back_ms =
+                        Some(self.oldest_fetch_back_ms.map_or(t, |o| o.min(t)));
+                }
+            }
             Ok(Parsed::Letters(ls)) => {
                 for l in ls {
                     self.letters += 1;

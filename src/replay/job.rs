@@ -11,50 +11,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::plan::{plan, to_letter, Filters, Plan, ReplayRecord, ReplaySettings};
+use super::repair::Repair;
 use super::stored::{Parsed, StoredDeadLetter, StoredValue};
+pub use super::summary::ReplaySummary;
 use crate::kafka::{OutRecord, ProduceError, ProducerPool};
 use crate::sink::{send_by_deadline, DeadLetterSink, LargeValueStore};
-
-/// A user hook that may fix a dead letter before it is replayed (a schema
-/// migration, a corrected field). An error parks the letter.
-pub trait Repair: Send + Sync + 'static {
-    /// Fixes `value` in place, or refuses (the letter is parked).
-    fn repair(
-        &self,
-        letter: &StoredDeadLetter,
-        value: &mut Option<Vec<u8>>,
-    ) -> Result<(), RepairError>;
-}
-
-/// A [`Repair`] hook's refusal: why the letter cannot be fixed.
-#[derive(Debug, thiserror::Error)]
-#[error("{reason}")]
-pub struct RepairError {
-    reason: String,
-    #[source]
-    source: Option<Box<dyn std::error::Error + Send + Sync>>,
-}
-
-impl RepairError {
-    /// A refusal for `reason`.
-    pub fn new(reason: impl Into<String>) -> Self {
-        Self {
-            reason: reason.into(),
-            source: None,
-        }
-    }
-
-    /// A refusal caused by `source`.
-    pub fn because(
-        reason: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self {
-            reason: reason.into(),
-            source: Some(Box::new(source)),
-        }
-    }
-}
 
 /// Why a replay was not written.
 #[derive(Debug, thiserror::Error)]
@@ -66,49 +27,6 @@ pub enum WriteError {
     /// The write was not confirmed.
     #[error(transparent)]
     Produce(#[from] ProduceError),
-}
-
-/// What a replay run did, by letter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ReplaySummary {
-    /// DLQ messages read.
-    pub messages: u64,
-    /// Dead letters in them.
-    pub letters: u64,
-    /// Written back, confirmed.
-    pub replayed: u64,
-    /// Sent to the parking lot, confirmed.
-    pub parked: u64,
-    /// Left out by the filters (kept).
-    pub filtered_out: u64,
-    /// Not replayed or parked (kept).
-    pub failed: u64,
-    /// Records read back by fetch-back.
-    pub fetched_back: u64,
-    /// Offsets of an on-failure document no longer in the topic.
-    pub fetch_back_gone: u64,
-    /// Dry run: letters that would have been replayed.
-    pub would_replay: u64,
-    /// Messages that are not dead letters this crate reads (kept).
-    pub unreadable: u64,
-}
-
-impl ReplaySummary {
-    /// Adds `o`'s counts to these.
-    pub fn add(&mut self, o: &ReplaySummary) {
-        self.messages += o.messages;
-        self.letters += o.letters;
-        self.replayed += o.replayed;
-        self.parked += o.parked;
-        self.filtered_out += o.filtered_out;
-        self.failed += o.failed;
-        self.fetched_back += o.fetched_back;
-        self.fetch_back_gone += o.fetch_back_gone;
-        self.would_replay += o.would_replay;
-        self.unreadable += o.unreadable;
-    }
 }
 
 /// What to do with the DLQ message afterwards.
@@ -135,6 +53,10 @@ pub struct ReplayerConfig {
     pub rate_per_sec: Option<f64>,
     /// The target cluster; `None`: the dead letter's own `bootstrapServers`.
     pub bootstrap_servers: Option<String>,
+    /// Replay letters that name another cluster onto `bootstrap_servers`
+    /// too (a migration, a tunnel, a listener under another name). Off: such
+    /// letters are refused and kept.
+    pub any_cluster: bool,
     /// `dlq.consumer` of parked letters.
     pub consumer_name: Arc<str>,
 }
@@ -147,6 +69,7 @@ impl Default for ReplayerConfig {
             dry_run: false,
             rate_per_sec: None,
             bootstrap_servers: None,
+            any_cluster: false,
             consumer_name: Arc::from("msk-dlq-replay"),
         }
     }
@@ -161,6 +84,38 @@ pub struct Replayer {
     claim_check: Option<Arc<dyn LargeValueStore>>,
     repair: Option<Arc<dyn Repair>>,
     next_slot: tokio::sync::Mutex<Instant>,
+    /// DLQ messages replayed in full by this (warm) replayer.
+    done: Arc<RecentIds>,
+}
+
+/// A bounded set of recent message ids: the oldest are forgotten first.
+#[derive(Debug, Default)]
+struct RecentIds {
+    inner: std::sync::Mutex<(
+        std::collections::HashSet<String>,
+        std::collections::VecDeque<String>,
+    )>,
+}
+
+impl RecentIds {
+    const CAPACITY: usize = 100_000;
+
+    fn contains(&self, id: &str) -> bool {
+        self.inner.lock().map(|g| g.0.contains(id)).unwrap_or(false)
+    }
+
+    fn insert(&self, id: &str) {
+        if let Ok(mut g) = self.inner.lock() {
+            if g.0.insert(id.to_owned()) {
+                g.1.push_back(id.to_owned());
+                if g.1.len() > Self::CAPACITY {
+                    if let Some(old) = g.1.pop_front() {
+                        g.0.remove(&old);
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Replayer {
@@ -189,6 +144,7 @@ impl Replayer {
             claim_check,
             repair,
             next_slot: tokio::sync::Mutex::new(Instant::now()),
+            done: Arc::default(),
         }
     }
 
@@ -199,6 +155,19 @@ impl Replayer {
             c.bootstrap_servers = self.cfg.bootstrap_servers.clone();
         }
         c
+    }
+
+    /// The cluster a letter is replayed (or fetched back) on: the
+    /// configured one, unless the letter names another cluster, which is
+    /// refused; else the letter's own. `Ok(None)`: no cluster known.
+    pub(super) fn target_cluster(&self, letters: Option<&str>) -> Result<Option<String>, String> {
+        match (self.cfg.bootstrap_servers.as_deref(), letters) {
+            (Some(ours), Some(theirs)) if !self.cfg.any_cluster && !same_cluster(ours, theirs) => Err(format!(
+                "the dead letter belongs to cluster {theirs}; this replayer works on {ours} (replay it with that cluster's bootstrap servers, or allow any cluster)"
+            )),
+            (Some(ours), _) => Ok(Some(ours.to_owned())),
+            (None, theirs) => Ok(theirs.map(str::to_owned)),
+        }
     }
 
     /// Its configuration.
@@ -215,7 +184,30 @@ impl Replayer {
             claim_check: self.claim_check.clone(),
             repair: self.repair.clone(),
             next_slot: tokio::sync::Mutex::new(Instant::now()),
+            done: self.done.clone(),
         }
+    }
+
+    /// Handles the DLQ message `id`, already parsed. A message this replayer
+    /// already replayed in full (Lambda re-delivers a Kafka DLQ batch from
+    /// its lowest kept letter) is acknowledged again without a new write.
+    pub async fn handle_message(
+        &self,
+        id: &str,
+        parsed: Parsed,
+        deadline: Instant,
+        summary: &mut ReplaySummary,
+    ) -> Verdict {
+        if !self.cfg.dry_run && self.done.contains(id) {
+            summary.messages += 1;
+            summary.already_replayed += 1;
+            return Verdict::Done;
+        }
+        let verdict = self.handle(parsed, deadline, summary).await;
+        if verdict == Verdict::Done && !self.cfg.dry_run {
+            self.done.insert(id);
+        }
+        verdict
     }
 
     /// Handles one DLQ message, already parsed.
@@ -305,11 +297,14 @@ impl Replayer {
                     summary.failed += 1;
                     return Verdict::Keep;
                 }
-                let bootstrap = self
-                    .cfg
-                    .bootstrap_servers
-                    .clone()
-                    .or_else(|| letter.bootstrap_servers.clone());
+                let bootstrap = match self.target_cluster(letter.bootstrap_servers.as_deref()) {
+                    Ok(b) => b,
+                    Err(reason) => {
+                        tracing::warn!(reason, topic = ?letter.topic, offset = ?letter.offset, "dead letter kept");
+                        summary.refused += 1;
+                        return Verdict::Keep;
+                    }
+                };
                 match self.write(bootstrap.as_deref(), &record, deadline).await {
                     Ok(at) => {
                         tracing::info!(topic = %record.topic, at = %at, offset = ?letter.offset, "replayed");
@@ -400,5 +395,38 @@ impl Replayer {
         };
         let d = self.producers.send(bootstrap, &record, deadline).await?;
         Ok(format!("{}/{}@{}", r.topic, d.partition, d.offset))
+    }
+}
+
+/// Whether two bootstrap lists name the same cluster: they share a broker
+/// host (listeners of one cluster differ only in port).
+fn same_cluster(a: &str, b: &str) -> bool {
+    let hosts = |list: &str| -> Vec<String> {
+        list.split(',')
+            .map(|s| {
+                let s = s.trim();
+                s.rsplit_once(':')
+                    .map_or(s, |(h, _)| h)
+                    .to_ascii_lowercase()
+            })
+            .filter(|h| !h.is_empty())
+            .collect()
+    };
+    let ours = hosts(a);
+    hosts(b).iter().any(|h| ours.contains(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_cluster;
+
+    #[test]
+    fn clusters_are_told_apart_by_broker_host() {
+        assert!(same_cluster(
+            "b-1.c.kafka:9098,b-2.c.kafka:9098",
+            "b-2.c.kafka:9094"
+        ));
+        assert!(!same_cluster("b-1.c.kafka:9098", "b-1.other.kafka:9098"));
+        assert!(same_cluster("127.0.0.1:29092", "127.0.0.1:29092"));
     }
 }

@@ -9,12 +9,16 @@ pub mod inspect;
 pub mod job;
 pub mod parse;
 pub mod plan;
+pub mod purge;
 pub mod reader;
+mod repair;
 mod run;
 mod stored;
+mod summary;
 
-pub use job::{Repair, RepairError, ReplaySummary, Replayer, ReplayerConfig, Verdict, WriteError};
+pub use job::{ReplaySummary, Replayer, ReplayerConfig, Verdict, WriteError};
 pub use plan::{Filters, Plan, ReplayRecord, ReplaySettings};
 pub use reader::{DlqItem, DlqReader, ReaderError};
+pub use repair::{Repair, RepairError};
 pub use run::{run_job, ReplaySetup};
 pub use stored::{FetchBack, Format, ParseError, Parsed, StoredDeadLetter, StoredValue};

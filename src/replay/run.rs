@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::job::{Repair, ReplaySummary, Replayer, ReplayerConfig, Verdict};
+use super::job::{ReplaySummary, Replayer, ReplayerConfig, Verdict};
 use super::reader::{DlqReader, ReaderError};
+use super::repair::Repair;
 use crate::kafka::ProducerPool;
 use crate::sink::LargeValueStore;
 
@@ -39,7 +40,7 @@ pub async fn run_job(
             let verdict = match &item.parsed {
                 Ok(parsed) if limit.is_none_or(|l| summary.letters < l) => {
                     replayer
-                        .handle(parsed.clone(), deadline, &mut summary)
+                        .handle_message(&item.id, parsed.clone(), deadline, &mut summary)
                         .await
                 }
                 Ok(_) => Verdict::Keep,

@@ -102,6 +102,8 @@ pub struct FetchBack {
     pub source: Option<String>,
     /// Lambda's condition, e.g. `RetryAttemptsExhausted`.
     pub condition: Option<String>,
+    /// When Lambda wrote the document (epoch ms).
+    pub written_at_ms: Option<i64>,
 }
 
 /// What one DLQ message holds.

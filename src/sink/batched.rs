@@ -142,8 +142,14 @@ impl<T: BatchTransport> BatchedSink<T> {
         })
     }
 
-    /// The message for a letter, claim-checked if too large.
-    async fn prepare(&self, index: usize, letter: &DeadLetter) -> Result<OutMessage, SinkError> {
+    /// The message for a letter, claim-checked if too large; the upload must
+    /// finish by `upload_deadline`.
+    async fn prepare(
+        &self,
+        index: usize,
+        letter: &DeadLetter,
+        upload_deadline: Instant,
+    ) -> Result<OutMessage, SinkError> {
         let name = self.transport.name();
         let mut envelope = letter.envelope();
         let msg = self.message(index, &envelope, letter)?;
@@ -162,7 +168,10 @@ impl<T: BatchTransport> BatchedSink<T> {
             return Err(too_large);
         };
         let value = letter.value().unwrap_or_default();
-        let location = claim.store(letter, value).await?;
+        // Bounded on its own: a slow upload fails its letter, not the batch.
+        let location = tokio::time::timeout_at(upload_deadline, claim.store(letter, value))
+            .await
+            .map_err(|_| SinkError::DeadlineExceeded { sink: "s3" })??;
         envelope.value = None;
         envelope.raw = None;
         envelope.value_location = Some(location);
@@ -181,7 +190,16 @@ impl<T: BatchTransport> BatchedSink<T> {
     /// Sends `letters`: one result per letter, in order.
     pub async fn send_letters(&self, letters: &[DeadLetter], deadline: Instant) -> Vec<SinkResult> {
         let mut results: Vec<Option<SinkResult>> = vec![None; letters.len()];
-        let prepared = join_all(letters.iter().enumerate().map(|(i, l)| self.prepare(i, l))).await;
+        // Uploads get two thirds of the time left; sending keeps the rest.
+        let now = Instant::now();
+        let upload_deadline = now + deadline.saturating_duration_since(now) * 2 / 3;
+        let prepared = join_all(
+            letters
+                .iter()
+                .enumerate()
+                .map(|(i, l)| self.prepare(i, l, upload_deadline)),
+        )
+        .await;
         let mut ready = Vec::new();
         for (i, p) in prepared.into_iter().enumerate() {
             match p {

@@ -160,6 +160,24 @@ pub enum SinkBuildError {
         /// What is missing.
         what: &'static str,
     },
+    /// The SNS topic has no confirmed subscription: a letter SNS accepted
+    /// would reach no one.
+    #[error("the SNS topic {topic} has no confirmed subscription: dead letters published to it would reach no one and be lost (subscribe a queue to it, with a redrive policy)")]
+    NoSubscriber {
+        /// The topic.
+        topic: String,
+    },
+    /// The SNS topic's subscriptions could not be listed.
+    #[error("cannot check the subscriptions of the SNS topic {topic} (sns:ListSubscriptionsByTopic): {message}")]
+    SubscriptionCheck {
+        /// The topic.
+        topic: String,
+        /// What happened.
+        message: String,
+        /// The SDK's error.
+        #[source]
+        source: super::SharedError,
+    },
     /// The Kafka producer could not be created.
     #[cfg(feature = "kafka")]
     #[error("the Kafka DLQ producer could not be created: {0}")]
@@ -239,11 +257,10 @@ async fn build_one(
         SinkKind::Sns => {
             let topic_arn = cfg.sns_topic_arn.clone().ok_or(missing("a topic ARN"))?;
             let sdk = sdk(ctx).await;
+            let client = aws_sdk_sns::Client::new(&sdk);
+            require_confirmed_subscription(&client, &topic_arn).await?;
             Arc::new(super::BatchedSink {
-                transport: super::SnsTransport {
-                    client: aws_sdk_sns::Client::new(&sdk),
-                    topic_arn,
-                },
+                transport: super::SnsTransport { client, topic_arn },
                 max_message_bytes: cfg.max_message_bytes.unwrap_or(super::SNS_MAX_BYTES),
                 claim_check: claim_check(cfg, &sdk),
                 retries: cfg.retries,
@@ -257,6 +274,44 @@ async fn build_one(
             })
         }
     })
+}
+
+/// SNS confirms a publish when it accepts it, whoever receives it: a topic
+/// without a confirmed subscription would lose every letter.
+#[cfg(feature = "sns")]
+async fn require_confirmed_subscription(
+    client: &aws_sdk_sns::Client,
+    topic: &str,
+) -> Result<(), SinkBuildError> {
+    let mut next = None;
+    loop {
+        let page = client
+            .list_subscriptions_by_topic()
+            .topic_arn(topic)
+            .set_next_token(next)
+            .send()
+            .await
+            .map_err(|e| SinkBuildError::SubscriptionCheck {
+                topic: topic.to_owned(),
+                message: aws_sdk_sns::error::DisplayErrorContext(&e).to_string(),
+                source: Arc::new(e),
+            })?;
+        let confirmed = page.subscriptions().iter().any(|s| {
+            s.subscription_arn()
+                .is_some_and(|arn| arn.starts_with("arn:"))
+        });
+        if confirmed {
+            return Ok(());
+        }
+        match page.next_token() {
+            Some(t) => next = Some(t.to_owned()),
+            None => {
+                return Err(SinkBuildError::NoSubscriber {
+                    topic: topic.to_owned(),
+                })
+            }
+        }
+    }
 }
 
 #[cfg(any(feature = "sqs", feature = "sns"))]

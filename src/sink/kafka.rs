@@ -9,7 +9,7 @@ use rdkafka::producer::Producer as _;
 use tokio::time::Instant;
 
 use super::{BoxFuture, Confirmation, DeadLetterSink, SinkError, SinkResult};
-use crate::kafka::{send_confirmed, OutRecord, ProduceError, Producer, ProducerPool};
+use crate::kafka::{is_fatal, send_confirmed, OutRecord, ProduceError, Producer, ProducerPool};
 use crate::letter::DeadLetter;
 
 const NAME: &str = "kafka";
@@ -130,12 +130,26 @@ impl KafkaSink {
         };
         // Letters go out concurrently; librdkafka keeps per-partition order
         // and the idempotent producer keeps it across its own retries.
-        join_all(
+        let mut results = join_all(
             letters
                 .iter()
                 .map(|l| self.send_one(&producer, l, count, deadline)),
         )
-        .await
+        .await;
+        if is_fatal(&producer) {
+            // The pool replaces a producer in a fatal state; what it failed
+            // gets one more try with the new one.
+            let fresh = match self.pool.get(&bootstrap) {
+                Ok(p) => p,
+                Err(e) => return all(SinkError::unavailable_because(NAME, e.to_string(), e)),
+            };
+            for (i, letter) in letters.iter().enumerate() {
+                if results[i].is_err() {
+                    results[i] = self.send_one(&fresh, letter, count, deadline).await;
+                }
+            }
+        }
+        results
     }
 
     async fn send_one(

@@ -148,15 +148,33 @@ async fn try_create_topic(
 }
 
 /// Reads every partition of `topic` from the start until `n` records came.
+/// Every record of the topic, waiting up to 20 s for at least `n`; more
+/// than `n` are returned too, so a duplicate is never hidden.
 pub fn consume(topic: &str, partitions: i32, n: usize) -> Vec<OwnedMessage> {
     consume_within(topic, partitions, n, Duration::from_secs(20))
 }
 
+/// Every record of the topic, read to the end of each partition, waiting
+/// up to `wait` until there are at least `n`.
 pub fn consume_within(topic: &str, partitions: i32, n: usize, wait: Duration) -> Vec<OwnedMessage> {
+    consume_from(&kafka(), topic, partitions, n, wait)
+}
+
+/// [`consume_within`] on the cluster at `bootstrap`.
+pub fn consume_from(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    n: usize,
+    wait: Duration,
+) -> Vec<OwnedMessage> {
+    // The end is the one each fetch reports (partition EOF), not the listed
+    // watermark: tansu lists a multi-record batch's end too low.
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
+        .set("bootstrap.servers", bootstrap)
         .set("group.id", unique("test-reader"))
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
         .create()
         .unwrap();
     let mut tpl = TopicPartitionList::new();
@@ -166,10 +184,21 @@ pub fn consume_within(topic: &str, partitions: i32, n: usize, wait: Duration) ->
     }
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
+    let mut at_end = std::collections::BTreeSet::new();
     let start = std::time::Instant::now();
-    while out.len() < n && start.elapsed() < wait {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            out.push(m.detach());
+    while start.elapsed() < wait {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                at_end.remove(&m.partition());
+                out.push(m.detach());
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                at_end.insert(p);
+                if out.len() >= n && at_end.len() == partitions as usize {
+                    break;
+                }
+            }
+            _ => {}
         }
     }
     out
@@ -206,10 +235,20 @@ pub async fn produce(topic: &str, records: &[TestRecord<'_>]) {
 
 /// Produces records with this create time (epoch ms; `None`: now).
 pub async fn produce_at(topic: &str, records: &[TestRecord<'_>], timestamp: Option<i64>) {
+    produce_to(&kafka(), topic, records, timestamp).await
+}
+
+/// [`produce_at`] on the cluster at `bootstrap`.
+pub async fn produce_to(
+    bootstrap: &str,
+    topic: &str,
+    records: &[TestRecord<'_>],
+    timestamp: Option<i64>,
+) {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
     let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
+        .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .create()
         .unwrap();

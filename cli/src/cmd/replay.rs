@@ -43,6 +43,14 @@ pub struct Args {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=604_800))]
     max_seconds: u64,
+    /// How long an SQS message being replayed stays hidden from other
+    /// readers, in seconds (extended while the replay runs).
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i32).range(1..=43_200))]
+    visibility_timeout: i32,
+    /// Replay dead letters from another cluster onto --bootstrap too
+    /// (by default they are refused and kept).
+    #[arg(long)]
+    any_cluster: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -73,12 +81,15 @@ pub async fn run(dlq: &DlqArgs, a: Args) -> anyhow::Result<()> {
     setup.replayer.filters = a.filters.filters();
     setup.replayer.dry_run = a.dry_run;
     setup.replayer.rate_per_sec = a.rate;
+    setup.replayer.any_cluster = a.any_cluster;
     setup.replayer.consumer_name = Arc::from("msk-dlq-cli");
     setup.connection = connection;
     setup.parking = parking;
     setup.bucket = std::env::var("MSK_DLQ_LARGE_PAYLOAD_BUCKET").ok();
     let replayer = setup.build(None, None).await?;
-    let mut source = dlq.open(!a.dry_run).await?;
+    let mut source = dlq
+        .open_with_visibility(!a.dry_run, a.visibility_timeout)
+        .await?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(Duration::from_millis(200));
     let deadline = Instant::now() + Duration::from_secs(a.max_seconds);
@@ -104,20 +115,21 @@ pub async fn run(dlq: &DlqArgs, a: Args) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "replayed {}, parked {}, kept {} (failed {}, filtered out {}, unreadable {}); fetched back {}",
+            "replayed {}, parked {}, kept {} (failed {}, filtered out {}, unreadable {}, other cluster {}); fetched back {}",
             summary.replayed,
             summary.parked,
-            summary.failed + summary.filtered_out + summary.unreadable,
+            summary.failed + summary.filtered_out + summary.unreadable + summary.refused,
             summary.failed,
             summary.filtered_out,
             summary.unreadable,
+            summary.refused,
             summary.fetched_back
         );
     }
-    if summary.failed > 0 {
+    if summary.failed + summary.refused > 0 {
         bail!(
             "{} dead letter(s) could not be replayed and were kept",
-            summary.failed
+            summary.failed + summary.refused
         );
     }
     Ok(())

@@ -36,6 +36,12 @@ pub async fn run(dlq: &DlqArgs, args: Args) -> anyhow::Result<()> {
             human_age(now - n)
         );
     }
+    if let Some(o) = stats.oldest_fetch_back_ms {
+        println!(
+            "  oldest on-failure document {} ago: replay it before the source topic's retention drops its offsets",
+            human_age(now - o)
+        );
+    }
     for (title, map) in [
         ("original topic", &stats.by_topic),
         ("kind", &stats.by_kind),

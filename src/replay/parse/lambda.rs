@@ -116,6 +116,10 @@ pub(super) fn from_document(v: &Value, format: Format) -> Result<Parsed, ParseEr
             bootstrap_servers: bootstrap.clone(),
             source: source.clone(),
             condition: condition.clone(),
+            written_at_ms: v
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(parse_rfc3339_ms),
         });
     }
     Ok(Parsed::FetchBack(ranges))

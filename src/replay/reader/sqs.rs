@@ -1,8 +1,11 @@
 //! An SQS queue as a DLQ: a message is deleted only once acknowledged;
-//! messages kept are made visible again when the run ends.
+//! messages kept are made visible again when the run ends; messages being
+//! worked on stay hidden for as long as the run needs them (a heartbeat
+//! extends their visibility), so no other reader takes them meanwhile.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 
@@ -19,6 +22,54 @@ pub(super) struct SqsReader {
     /// Receipts of messages to make visible again when the run ends (kept
     /// ones, and re-deliveries of messages already read in this run).
     to_release: Vec<String>,
+    /// Receipts of messages read and not yet settled, by message id.
+    in_flight: Arc<Mutex<HashMap<String, String>>>,
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SqsReader {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
+}
+
+/// Keeps the in-flight messages hidden: every third of the visibility
+/// timeout, their visibility is set to the whole timeout again.
+async fn heartbeat(
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+    visibility: i32,
+    in_flight: Arc<Mutex<HashMap<String, String>>>,
+) {
+    let every = Duration::from_secs(u64::try_from(visibility).unwrap_or(1).max(1)) / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        let receipts: Vec<String> = in_flight
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        for chunk in receipts.chunks(10) {
+            let entries = chunk.iter().enumerate().filter_map(|(i, receipt)| {
+                aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .visibility_timeout(visibility)
+                    .build()
+                    .ok()
+            });
+            let sent = client
+                .change_message_visibility_batch()
+                .queue_url(&queue_url)
+                .set_entries(Some(entries.collect()))
+                .send()
+                .await;
+            if let Err(e) = sent {
+                tracing::warn!(queue = %queue_url, error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "could not extend the visibility of dead letters being replayed");
+            }
+        }
+    }
 }
 
 impl SqsReader {
@@ -34,6 +85,30 @@ impl SqsReader {
             seen: HashSet::new(),
             empty_reads: 0,
             to_release: Vec::new(),
+            in_flight: Arc::default(),
+            heartbeat: None,
+        }
+    }
+
+    fn track(&mut self, id: &str, receipt: &str) {
+        if let Ok(mut m) = self.in_flight.lock() {
+            m.insert(id.to_owned(), receipt.to_owned());
+        }
+        if self.heartbeat.is_none() {
+            self.heartbeat = Some(tokio::spawn(heartbeat(
+                self.client.clone(),
+                self.queue_url.clone(),
+                self.visibility_timeout,
+                self.in_flight.clone(),
+            )));
+        }
+    }
+
+    fn untrack(&self, items: &[&DlqItem]) {
+        if let Ok(mut m) = self.in_flight.lock() {
+            for item in items {
+                m.remove(&item.id);
+            }
         }
     }
 
@@ -87,6 +162,7 @@ impl SqsReader {
                     continue;
                 }
                 let body = m.body().unwrap_or_default();
+                self.track(&id, m.receipt_handle().unwrap_or_default());
                 out.push(DlqItem {
                     id,
                     parsed: from_message_body(body),
@@ -110,6 +186,7 @@ impl SqsReader {
     }
 
     pub(super) async fn delete(&self, items: &[&DlqItem]) -> Result<(), ReaderError> {
+        self.untrack(items);
         for chunk in items.chunks(10) {
             let mut req = self
                 .client
@@ -140,6 +217,7 @@ impl SqsReader {
     }
 
     pub(super) fn keep(&mut self, items: &[&DlqItem]) {
+        self.untrack(items);
         for item in items {
             if let Handle::Sqs { receipt } = &item.handle {
                 self.to_release.push(receipt.clone());
@@ -148,6 +226,16 @@ impl SqsReader {
     }
 
     pub(super) async fn release(&mut self) -> Result<(), ReaderError> {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+        // Whatever is still in flight goes back to the queue too.
+        let in_flight: Vec<String> = self
+            .in_flight
+            .lock()
+            .map(|mut m| m.drain().map(|(_, r)| r).collect())
+            .unwrap_or_default();
+        self.to_release.extend(in_flight);
         let receipts = std::mem::take(&mut self.to_release);
         for chunk in receipts.chunks(10) {
             let mut req = self

@@ -155,7 +155,9 @@ impl Esm {
                 .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))
                 .map_err(|err| kafka(format!("watermarks: {err}")))?;
             let start = match e.offset() {
-                Offset::Offset(o) => o.clamp(low, high),
+                // Not clamped to `high`: some brokers list a multi-record
+                // batch's end too low, and a fetch past the real end resets.
+                Offset::Offset(o) => o.max(low),
                 _ => match settings.starting_position {
                     StartingPosition::TrimHorizon => low,
                     StartingPosition::Latest => high,

@@ -1,0 +1,71 @@
+//! One handler call: bounded by the attempt time-out and the invocation's
+//! cutoff, with panics caught and turned into permanent failures.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::FutureExt as _;
+
+use super::{Executor, Invocation};
+use crate::consumer::handler::{HandlerError, RecordContext, RecordHandler};
+use crate::consumer::policy::{AttemptResult, RecordFacts};
+use crate::event::BatchSource;
+use crate::record::KafkaRecord;
+
+impl<H: RecordHandler> Executor<H> {
+    /// One handler call, bounded by the attempt time-out and the cutoff,
+    /// with panics caught.
+    pub(super) async fn attempt(
+        &self,
+        source: &Arc<BatchSource>,
+        record: &KafkaRecord,
+        inv: &Invocation,
+        facts: &RecordFacts,
+    ) -> (AttemptResult, Option<HandlerError>) {
+        let end = match self.settings.attempt_timeout {
+            Some(t) => facts.cutoff.min(facts.now + t),
+            None => facts.cutoff,
+        };
+        let ctx = RecordContext {
+            attempt: facts.attempts,
+            max_attempts: self.settings.retry.max_attempts,
+            deadline: end,
+            request_id: inv.request_id.clone(),
+            source: source.clone(),
+        };
+        // The call itself inside the guard: a handler may panic before it
+        // returns its future.
+        let call =
+            AssertUnwindSafe(async { self.handler.handle(record, &ctx).await }).catch_unwind();
+        match tokio::time::timeout_at(end, call).await {
+            Ok(Ok(Ok(()))) => (AttemptResult::Succeeded, None),
+            Ok(Ok(Err(e))) => (AttemptResult::Failed(e.class), Some(e)),
+            Ok(Err(panic)) => (
+                AttemptResult::Panicked,
+                Some(HandlerError::permanent(
+                    "HandlerPanic",
+                    panic_message(panic.as_ref()),
+                )),
+            ),
+            // Cut by the invocation's cutoff: says nothing about the record.
+            Err(_) if end >= facts.cutoff => (AttemptResult::DeadlineCut, None),
+            Err(_) => (
+                AttemptResult::TimedOut,
+                Some(HandlerError::transient(
+                    "AttemptTimeout",
+                    "handler did not finish within its attempt time",
+                )),
+            ),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("handler panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("handler panicked: {s}")
+    } else {
+        "handler panicked".to_owned()
+    }
+}
