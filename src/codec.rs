@@ -15,17 +15,24 @@ pub struct Base64Error {
     pub source: base64::DecodeError,
 }
 
+/// Standard base64, decoded leniently: non-zero trailing bits (AWS's own
+/// sample events have them) and missing padding are accepted. The bytes are
+/// what matter and are kept; Lambda itself always writes canonical base64.
+const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// Decodes an optional standard-base64 field (`None` stays `None`).
 pub fn decode_b64_field(field: &str, text: Option<&str>) -> Result<Option<Vec<u8>>, Base64Error> {
     match text {
         None => Ok(None),
-        Some(t) => base64::engine::general_purpose::STANDARD
-            .decode(t)
-            .map(Some)
-            .map_err(|source| Base64Error {
-                field: field.to_owned(),
-                source,
-            }),
+        Some(t) => LENIENT.decode(t).map(Some).map_err(|source| Base64Error {
+            field: field.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -82,6 +89,12 @@ pub fn parse_time(s: &str) -> Result<i64, TimeError> {
         .ok()
         .or_else(|| parse_rfc3339_ms(s))
         .ok_or_else(|| TimeError(s.to_owned()))
+}
+
+/// `text` without a leading UTF-8 byte order mark, which some producers of
+/// events and message bodies write and JSON parsers refuse.
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Lower-case hex of the SHA-256 of `bytes`.

@@ -181,3 +181,18 @@ async fn a_six_megabyte_event_of_ten_thousand_records_is_processed() {
     assert_eq!(summary["fields"]["processed"], 10_000);
     f.stop().await;
 }
+
+#[tokio::test]
+async fn an_event_with_a_byte_order_mark_is_read() {
+    let mut f = consumer(&[]).await;
+    let event = format!("\u{feff}{}", read_event("msk-mixed.json"));
+    let reply = f.invoke(&event, TIMEOUT).await.unwrap();
+    f.stop().await;
+    let Reply::Response(body) = reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        json(&body),
+        json(&golden_text("mixed-ordered-no-sink.json"))
+    );
+}

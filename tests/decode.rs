@@ -156,7 +156,7 @@ fn non_kafka_events_are_rejected_with_a_clear_message() {
     let err = decode_event(&read_event("not-kafka.json")).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "event is not a Kafka event: eventSource is missing, expected \"aws:kafka\" or \"SelfManagedKafka\""
+        "event is not a Kafka event: eventSource is missing, expected \"aws:kafka\", \"SelfManagedKafka\" or \"aws:SelfManagedKafka\""
     );
     let err = decode_event(r#"{"eventSource":"aws:sqs","records":{}}"#).unwrap_err();
     assert!(matches!(err, EventError::WrongSource { .. }));

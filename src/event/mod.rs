@@ -19,6 +19,9 @@ use crate::record::{KafkaRecord, RecordId};
 pub const SOURCE_MSK: &str = "aws:kafka";
 /// `eventSource` of a self-managed Kafka event.
 pub const SOURCE_SELF_MANAGED: &str = "SelfManagedKafka";
+/// The other spelling of [`SOURCE_SELF_MANAGED`] seen in events; decoded as
+/// [`SOURCE_SELF_MANAGED`].
+pub const SOURCE_SELF_MANAGED_AWS: &str = "aws:SelfManagedKafka";
 
 /// An event that is not a Kafka event at all: the invocation fails with this.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +31,7 @@ pub enum EventError {
     #[error("event is not valid JSON: {0}")]
     NotJson(#[source] serde_json::Error),
     /// `eventSource` names something other than Kafka.
-    #[error("event is not a Kafka event: eventSource is {found}, expected \"aws:kafka\" or \"SelfManagedKafka\"")]
+    #[error("event is not a Kafka event: eventSource is {found}, expected \"aws:kafka\", \"SelfManagedKafka\" or \"aws:SelfManagedKafka\"")]
     WrongSource {
         /// What the event said, quoted, or `missing`.
         found: String,

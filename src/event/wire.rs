@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::{
     Batch, BatchEntry, BatchSource, Entry, EventError, MalformedRecord, PartitionBatch, SOURCE_MSK,
-    SOURCE_SELF_MANAGED,
+    SOURCE_SELF_MANAGED, SOURCE_SELF_MANAGED_AWS,
 };
 use crate::codec::decode_b64_field;
 use crate::record::{Header, KafkaRecord, RecordId, SchemaMetadata};
@@ -24,8 +24,10 @@ struct WireEvent<'a> {
     event_source_arn: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     bootstrap_servers: Option<Cow<'a, str>>,
+    /// Read after `eventSource` was checked, so that something that is not
+    /// a Kafka event is named as such rather than by its first odd field.
     #[serde(borrow, default)]
-    records: Option<RecordsMap<'a>>,
+    records: Option<&'a RawValue>,
 }
 
 /// The `records` object with its keys in event order and duplicates kept:
@@ -95,9 +97,13 @@ struct Probe {
 }
 
 pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
+    let json = crate::codec::strip_bom(json);
     let wire: WireEvent<'_> = serde_json::from_str(json).map_err(EventError::NotJson)?;
     let event_source = match wire.event_source.as_deref() {
-        Some(s @ (SOURCE_MSK | SOURCE_SELF_MANAGED)) => s.to_owned(),
+        Some(SOURCE_MSK) => SOURCE_MSK.to_owned(),
+        // Both spellings are sent for self-managed Kafka; one name keeps
+        // `dlq.source` and the dead letters' identities stable.
+        Some(SOURCE_SELF_MANAGED | SOURCE_SELF_MANAGED_AWS) => SOURCE_SELF_MANAGED.to_owned(),
         Some(other) => {
             return Err(EventError::WrongSource {
                 found: format!("{other:?}"),
@@ -109,7 +115,13 @@ pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
             })
         }
     };
-    let records = wire.records.ok_or(EventError::MissingRecords)?;
+    let records: RecordsMap<'_> = serde_json::from_str(
+        wire.records.ok_or(EventError::MissingRecords)?.get(),
+    )
+    .map_err(|source| EventError::InvalidField {
+        field: "records".to_owned(),
+        source,
+    })?;
     let source = Arc::new(BatchSource {
         event_source,
         event_source_arn: wire.event_source_arn.map(Cow::into_owned),
@@ -189,6 +201,12 @@ fn json_i64(v: &serde_json::Value) -> Option<i64> {
 }
 
 fn into_record(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
+    if w.partition < 0 || w.offset < 0 {
+        return Err(format!(
+            "partition {} / offset {} is negative; Kafka numbers both from 0",
+            w.partition, w.offset
+        ));
+    }
     let key = decode_b64_field("key", w.key.as_deref()).map_err(|e| e.to_string())?;
     let value = decode_b64_field("value", w.value.as_deref()).map_err(|e| e.to_string())?;
     let mut headers = Vec::new();

@@ -277,7 +277,14 @@ pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda
                 .enable_all()
                 .build()
                 .map_err(lambda_runtime::Error::from)
-                .and_then(|rt| rt.block_on(lambda_runtime::run(consumer)));
+                .and_then(|rt| {
+                    rt.block_on(
+                        lambda_runtime::Runtime::new(consumer)
+                            .layer(lambda_runtime::layers::TracingLayer::new())
+                            .layer(super::bom::StripBom)
+                            .run(),
+                    )
+                });
             let _ = done.send(outcome);
         })?;
     result

@@ -43,7 +43,7 @@ pub async fn run_reprocessor(repair: Option<Arc<dyn Repair>>) -> Result<(), lamb
             return Err(e.into());
         }
     };
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    let service = service_fn(move |event: LambdaEvent<Value>| {
         let replayer = replayer.clone();
         // Boxed: the unboxed future type is deep enough to need a raised
         // recursion limit in every crate that calls this.
@@ -57,8 +57,12 @@ pub async fn run_reprocessor(repair: Option<Arc<dyn Repair>>) -> Result<(), lamb
             handle_invocation(&replayer, &event.payload, deadline).await
         });
         answer
-    }))
-    .await
+    });
+    lambda_runtime::Runtime::new(service)
+        .layer(lambda_runtime::layers::TracingLayer::new())
+        .layer(super::bom::StripBom)
+        .run()
+        .await
 }
 
 /// A direct-invocation replay job for operators.

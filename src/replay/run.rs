@@ -10,7 +10,6 @@ use super::job::{ReplaySummary, Replayer, ReplayerConfig, Verdict};
 use super::reader::{DlqReader, ReaderError};
 use super::repair::Repair;
 use crate::kafka::ProducerPool;
-use crate::sink::LargeValueStore;
 
 /// Drains `source` through `replayer` until it is empty, `limit` letters
 /// were taken, or `deadline` is near. `progress` sees the running summary.
@@ -102,7 +101,7 @@ impl ReplaySetup {
                     crate::aws::s3(&sdk),
                     bucket,
                     "",
-                )) as Arc<dyn LargeValueStore>)
+                )) as Arc<dyn crate::sink::LargeValueStore>)
             }
             _ => None,
         };

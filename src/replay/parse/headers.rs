@@ -5,8 +5,8 @@
 use crate::codec::parse_rfc3339_ms;
 use crate::headers as ours;
 use crate::letter::DlqKind;
-use crate::record::{replay_count_of, Header};
-use crate::replay::stored::{Format, StoredDeadLetter, StoredValue};
+use crate::record::Header;
+use crate::replay::stored::{Format, ParseError, StoredDeadLetter, StoredValue};
 
 /// How one writer names the facts of a dead letter.
 pub(super) struct Scheme {
@@ -80,13 +80,15 @@ pub(super) const SCHEMES: [Scheme; 3] = [
 ];
 
 impl Scheme {
-    /// The letter, if `headers` are this writer's.
+    /// The letter, if `headers` are this writer's: `None` when they are not,
+    /// an error when they are but a header the replay needs is missing or
+    /// unreadable (a damaged partition must not become "any partition").
     pub(super) fn read(
         &self,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[Header],
-    ) -> Option<StoredDeadLetter> {
+    ) -> Option<Result<StoredDeadLetter, ParseError>> {
         let get = |name: &str| {
             headers
                 .iter()
@@ -96,18 +98,68 @@ impl Scheme {
         if !self.markers.iter().any(|m| get(m).is_some()) {
             return None;
         }
-        let text = |name: &str| {
+        Some(self.letter(key, value, headers, &get))
+    }
+
+    fn letter<'h>(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &'h [Header],
+        get: &dyn Fn(&str) -> Option<&'h [u8]>,
+    ) -> Result<StoredDeadLetter, ParseError> {
+        let damaged = |name: &str, why: String| ParseError::Damaged(format!("header {name} {why}"));
+        let text = |name: &str| -> Result<Option<String>, ParseError> {
             get(name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .map(str::to_owned)
+                .map(|v| {
+                    std::str::from_utf8(v)
+                        .map(str::to_owned)
+                        .map_err(|_| damaged(name, "is not UTF-8".into()))
+                })
+                .transpose()
         };
-        let num = |name: &str| get(name).and_then(self.number);
-        Some(StoredDeadLetter {
+        // Free text only informs: kept even when not UTF-8.
+        let info = |name: &str| get(name).map(|v| String::from_utf8_lossy(v).into_owned());
+        let number = |name: &str, min: i64| -> Result<Option<i64>, ParseError> {
+            get(name)
+                .map(|v| {
+                    (self.number)(v).filter(|n| *n >= min).ok_or_else(|| {
+                        damaged(
+                            name,
+                            format!("is {:?}, not a number >= {min}", String::from_utf8_lossy(v)),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let num = |name: &str| number(name, 0);
+        let topic = text(self.topic)?.ok_or_else(|| damaged(self.topic, "is missing".into()))?;
+        let partition = num(self.partition)?
+            .map(|p| {
+                i32::try_from(p).map_err(|_| damaged(self.partition, format!("{p} is too large")))
+            })
+            .transpose()?;
+        let kind = match self.kind.map(text).transpose()?.flatten() {
+            Some(k) => Some(
+                k.parse::<DlqKind>()
+                    .map_err(|e| damaged(ours::KIND, e.to_string()))?,
+            ),
+            None => None,
+        };
+        let replay_count = match text(ours::REPLAY_COUNT)? {
+            Some(n) => n
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| damaged(ours::REPLAY_COUNT, format!("is {n:?}, not a count")))?,
+            None => 0,
+        };
+        Ok(StoredDeadLetter {
             format: self.format,
-            topic: text(self.topic),
-            partition: num(self.partition).and_then(|p| i32::try_from(p).ok()),
-            offset: num(self.offset),
-            timestamp: self.timestamp.and_then(num),
+            topic: Some(topic),
+            partition,
+            offset: num(self.offset)?,
+            // -1: the record had no timestamp.
+            timestamp: self.timestamp.map(|t| number(t, -1)).transpose()?.flatten(),
             // A malformed record's value is its raw JSON as received: replay
             // decodes the record it describes, if it can now be decoded.
             key: key.map(<[u8]>::to_vec),
@@ -117,19 +169,16 @@ impl Scheme {
                 .filter(|h| !h.name.starts_with(self.prefix) && !ours::is_ours(&h.name))
                 .cloned()
                 .collect(),
-            kind: self
-                .kind
-                .and_then(text)
-                .and_then(|k| k.parse::<DlqKind>().ok()),
-            error_type: text(self.error_type),
-            error_message: text(self.error_message),
+            kind,
+            error_type: info(self.error_type),
+            error_message: info(self.error_message),
             failed_at_ms: self
                 .failed_at
-                .and_then(text)
+                .and_then(info)
                 .and_then(|t| parse_rfc3339_ms(&t)),
-            replay_count: replay_count_of(headers),
-            consumer: text(self.consumer),
-            source: self.source.and_then(text),
+            replay_count,
+            consumer: info(self.consumer),
+            source: self.source.and_then(info),
             bootstrap_servers: None,
         })
     }

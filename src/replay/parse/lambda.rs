@@ -96,13 +96,17 @@ pub(super) fn from_document(v: &Value, format: Format) -> Result<Parsed, ParseEr
         let (topic, partition) = split_topic_partition(&tp).ok_or_else(|| {
             ParseError::Damaged(format!("recordsInfo key {tp:?} is not <topic>-<partition>"))
         })?;
-        let first = r.get("firstRecordOffset").and_then(num_or_text);
-        let last = r.get("lastRecordOffset").and_then(num_or_text);
-        let (Some(first), Some(last)) = (first, last) else {
-            return Err(ParseError::Damaged(format!(
-                "recordsInfo.{tp} lacks first/lastRecordOffset"
-            )));
+        let offset = |field: &str| {
+            let v = r
+                .get(field)
+                .ok_or_else(|| ParseError::Damaged(format!("recordsInfo.{tp} lacks {field}")))?;
+            num_or_text(v).filter(|&o| o >= 0).ok_or_else(|| {
+                ParseError::Damaged(format!(
+                    "recordsInfo.{tp}.{field} is {v}, not a Kafka offset (0 to 2^63-1)"
+                ))
+            })
         };
+        let (first, last) = (offset("firstRecordOffset")?, offset("lastRecordOffset")?);
         if last < first {
             return Err(ParseError::Damaged(format!(
                 "recordsInfo.{tp}: last offset {last} < first {first}"

@@ -26,7 +26,7 @@ pub fn from_kafka(
         .iter()
         .find_map(|scheme| scheme.read(key, value, headers))
     {
-        return Ok(Parsed::Letters(vec![letter]));
+        return letter.map(|l| Parsed::Letters(vec![l]));
     }
     match value.map(serde_json::from_slice::<Value>) {
         Some(Ok(v)) if v.get("payload").is_some() => {
@@ -41,6 +41,7 @@ pub fn from_kafka(
 /// An SQS message body (our envelope, an SNS notification around one, or a
 /// Lambda on-failure document).
 pub fn from_message_body(body: &str) -> Result<Parsed, ParseError> {
+    let body = crate::codec::strip_bom(body);
     let v: Value = serde_json::from_str(body)
         .map_err(|e| ParseError::Unknown(format!("body is not JSON: {e}")))?;
     if v.get("Type").and_then(Value::as_str) == Some("Notification") {

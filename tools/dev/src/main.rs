@@ -62,6 +62,10 @@ enum DevCmd {
         #[arg(long, env = "MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS")]
         bootstrap: String,
     },
+    /// Reads event or dead-letter files as the functions would and says what
+    /// is in each: records and malformed ones of a Kafka event, or the dead
+    /// letters of a DLQ message body; else the error the function would give.
+    Decode { files: Vec<std::path::PathBuf> },
     /// Creates a topic (no error if it exists).
     CreateTopic {
         name: String,
@@ -110,7 +114,57 @@ async fn run(cmd: DevCmd) -> anyhow::Result<()> {
             file,
             bootstrap,
         } => produce(&bootstrap, &topic, &file).await,
+        DevCmd::Decode { files } => decode(&files),
     }
+}
+
+fn decode(files: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    use msk_dlq::replay::{parse::from_message_body, Parsed};
+    let mut bad = 0;
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let verdict = match msk_dlq::decode_event(&text) {
+            Ok(batch) => {
+                let entries: Vec<_> = batch.entries().collect();
+                let malformed: Vec<String> = entries
+                    .iter()
+                    .filter_map(|e| match &e.entry {
+                        msk_dlq::event::Entry::Malformed(m) => {
+                            Some(format!("\n  malformed {}: {}", e.id, m.reason))
+                        }
+                        msk_dlq::event::Entry::Record(_) => None,
+                    })
+                    .collect();
+                format!(
+                    "Kafka event from {}: {} record(s) in {} partition(s), {} malformed{}",
+                    batch.source.label(),
+                    entries.len(),
+                    batch.partitions.len(),
+                    malformed.len(),
+                    malformed.concat()
+                )
+            }
+            Err(event_error) => match from_message_body(&text) {
+                Ok(Parsed::Letters(l)) => format!("dead-letter message: {} letter(s)", l.len()),
+                Ok(Parsed::FetchBack(r)) => {
+                    format!(
+                        "on-failure document: {} offset range(s) to fetch back",
+                        r.len()
+                    )
+                }
+                Err(e) => {
+                    bad += 1;
+                    format!("not readable: as an event: {event_error}; as a dead letter: {e}")
+                }
+            },
+        };
+        println!("{}: {verdict}", f.display());
+    }
+    if bad > 0 {
+        anyhow::bail!("{bad} file(s) not readable");
+    }
+    Ok(())
 }
 
 async fn mock_kafka(port: u16, topics: &[String]) -> anyhow::Result<()> {
