@@ -194,6 +194,10 @@ pub fn consumer_metrics(
         .count("DlqWrites", u64::from(report.dlq_writes))
         .count("DlqWriteFailures", u64::from(report.dlq_write_failures))
         .count("BreakerOpen", u64::from(report.breaker_opened))
+        .count(
+            "FloodGuardHeld",
+            report.count(|o| o == Outcome::Failed(FailReason::FloodGuard)) as u64,
+        )
         .millis(
             "DlqWriteLatency",
             chunks.next().unwrap_or_default().to_vec(),

@@ -488,3 +488,61 @@ async fn mixed_event_responses_match_golden_files() {
     let json = serde_json::to_string(&BatchResponse::from_report(&r)).unwrap();
     assert_eq!(json, r#"{"batchItemFailures":[]}"#);
 }
+
+fn flood_settings(max_percent: u32, min_records: u32, max_run: u32) -> ConsumerSettings {
+    let mut s = settings(Ordering::Independent);
+    s.flood_guard.max_percent = max_percent;
+    s.flood_guard.min_records = min_records;
+    s.flood_guard.max_run = max_run;
+    s
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_flood_guard_holds_poison_back_past_its_limit() {
+    // One partition, 30 records, every one failing for good: a bad deploy.
+    let records: Vec<(&str, i32, i64)> = (1..=30).map(|o| ("t", 0, o)).collect();
+    let ev = event_json(&records);
+    let mut h = Scripted::default();
+    for o in 1..=30 {
+        h = h.with("t-0", o, &[Step::Permanent]);
+    }
+    let sink = TestSink::confirming();
+    let r = run(
+        Arc::new(h),
+        sink.clone(),
+        flood_settings(50, 10, 0),
+        &ev,
+        MINUTE,
+    )
+    .await;
+    // Judged from the 10th record on: the first 9 were dead-lettered, the
+    // rest are retried by Lambda instead.
+    assert_eq!(sink.offsets(), (1..=9).collect::<Vec<i64>>());
+    assert_eq!(
+        r.count(|o| o == Outcome::Failed(FailReason::FloodGuard)),
+        21
+    );
+    assert_eq!(BatchResponse::from_report(&r).batch_item_failures.len(), 21);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_flood_guard_lets_ordinary_poison_through() {
+    // 4 poison records in 30: under the limit, all four dead-lettered.
+    let records: Vec<(&str, i32, i64)> = (1..=30).map(|o| ("t", 0, o)).collect();
+    let ev = event_json(&records);
+    let mut h = Scripted::default();
+    for o in [3, 11, 17, 29] {
+        h = h.with("t-0", o, &[Step::Permanent]);
+    }
+    let sink = TestSink::confirming();
+    let r = run(
+        Arc::new(h),
+        sink.clone(),
+        flood_settings(50, 10, 5),
+        &ev,
+        MINUTE,
+    )
+    .await;
+    assert_eq!(sink.offsets(), [3, 11, 17, 29]);
+    assert_eq!(r.count(Outcome::is_failed), 0);
+}

@@ -173,6 +173,8 @@ fn alarms_cover_dlq_growth_write_failures_breaker_and_parking() {
         "DlqWriteFailures",
         "BreakerOpen",
         "RecordsDeadLettered",
+        "FloodGuardHeld",
+        "OldestFetchBackAge",
     ] {
         assert!(metrics.iter().any(|x| x == m), "no alarm on {m}");
     }

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::breaker::CircuitBreaker;
+use super::flood::FloodTracker;
 use super::handler::{ErrorClass, HandlerError, RecordHandler};
 use super::policy::{
     next_step, AttemptResult, BreakerView, Cause, PartitionGate, Phase, RecordFacts, RecordPolicy,
@@ -45,6 +46,7 @@ pub(crate) struct Executor<H> {
     policy: RecordPolicy,
     // Shared by all invocations of a warm execution environment.
     breaker: Mutex<CircuitBreaker>,
+    flood: FloodTracker,
     /// Where partitions run: the runtime the consumer was built in.
     handlers: Option<Handle>,
 }
@@ -77,12 +79,14 @@ impl<H: RecordHandler> Executor<H> {
         settings: ConsumerSettings,
     ) -> Self {
         let breaker = CircuitBreaker::new(settings.breaker.threshold, settings.breaker.cooldown);
+        let flood = FloodTracker::new(settings.flood_guard);
         Self {
             handler,
             sink,
             policy: RecordPolicy::from_settings(&settings),
             settings,
             breaker: Mutex::new(breaker),
+            flood,
             handlers: Handle::try_current().ok(),
         }
     }
@@ -103,6 +107,7 @@ impl<H: RecordHandler> Executor<H> {
     /// sink confirmed it) or failed.
     pub(crate) async fn process(self: &Arc<Self>, batch: &Batch, inv: &Invocation) -> BatchReport {
         let clock = InvocationClock::new(inv.now_ms);
+        self.flood.start_invocation();
         let opened_before = self.breaker_opened_count();
         let handle = self.handlers.clone().unwrap_or_else(Handle::current);
         let slots = Arc::new(Semaphore::new(self.settings.partition_concurrency.max(1)));
@@ -273,7 +278,16 @@ impl<H: RecordHandler> Executor<H> {
                 }
             };
             report.outcome = match end {
-                RecordEnd::Settled(outcome) => outcome,
+                RecordEnd::Settled(outcome) => {
+                    if outcome == Outcome::Processed {
+                        self.flood.processed();
+                    }
+                    outcome
+                }
+                RecordEnd::DeadLetter { kind, error } if self.flood.hold(kind) => {
+                    report.error_type = Some(error.error_type);
+                    Outcome::Failed(FailReason::FloodGuard)
+                }
                 RecordEnd::DeadLetter { kind, error } => {
                     report.error_type = Some(error.error_type.clone());
                     let letter = self.letter(source, entry, kind, error, report.attempts, &clock);

@@ -8,6 +8,7 @@
 
 mod breaker;
 mod executor;
+mod flood;
 mod handler;
 pub mod policy;
 mod report;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 pub use breaker::{BreakerState, CircuitBreaker};
+pub use flood::{FloodCounts, FloodGuard};
 pub use handler::{handler_fn, ErrorClass, HandlerError, HandlerFn, RecordContext, RecordHandler};
 pub use report::{BatchReport, FailReason, Outcome, RecordReport};
 pub use response::{BatchResponse, IdentifierKey, ItemFailure, ItemIdentifier};

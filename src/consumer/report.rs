@@ -19,6 +19,8 @@ pub enum FailReason {
     BreakerOpen,
     /// The record was due for the DLQ but the sink did not confirm it.
     DlqWriteFailed,
+    /// The record was due for the DLQ, but the flood guard held it back.
+    FloodGuard,
 }
 
 impl FailReason {
@@ -30,6 +32,7 @@ impl FailReason {
             FailReason::DeadlineNear => "deadline-near",
             FailReason::BreakerOpen => "breaker-open",
             FailReason::DlqWriteFailed => "dlq-write-failed",
+            FailReason::FloodGuard => "flood-guard",
         }
     }
 }

@@ -102,6 +102,8 @@ pub struct ConsumerSettings {
     pub metrics: MetricsSettings,
     /// The key of the record identifier in `batchItemFailures`.
     pub identifier_key: IdentifierKey,
+    /// Holds poison records back when there are too many of them.
+    pub flood_guard: super::FloodGuard,
 }
 
 impl Default for ConsumerSettings {
@@ -118,6 +120,7 @@ impl Default for ConsumerSettings {
             breaker: BreakerSettings::default(),
             metrics: MetricsSettings::default(),
             identifier_key: IdentifierKey::default(),
+            flood_guard: super::FloodGuard::default(),
         }
     }
 }

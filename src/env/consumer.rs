@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::vars::*;
 use super::{ConfigError, Reader};
 use crate::consumer::{
-    BreakerSettings, ConsumerSettings, ExhaustionPolicy, IdentifierKey, MetricsSettings,
-    PartitionOrder, RetryPolicy,
+    BreakerSettings, ConsumerSettings, ExhaustionPolicy, FloodGuard, IdentifierKey,
+    MetricsSettings, PartitionOrder, RetryPolicy,
 };
 
 /// Metrics settings from `MSK_DLQ_METRICS*` and the function name.
@@ -82,6 +82,11 @@ pub fn consumer_settings(r: &mut Reader<'_>) -> ConsumerSettings {
             ("topic-partition", IdentifierKey::TopicPartition),
         ],
     );
+    let flood_guard = FloodGuard {
+        max_percent: r.int(VAR_FLOOD_MAX_PERCENT, 0u32, 0, 100),
+        min_records: r.int(VAR_FLOOD_MIN_RECORDS, 20u32, 1, 100_000),
+        max_run: r.int(VAR_FLOOD_MAX_RUN, 0u32, 0, 1_000_000),
+    };
     ConsumerSettings {
         order,
         partition_concurrency,
@@ -95,6 +100,7 @@ pub fn consumer_settings(r: &mut Reader<'_>) -> ConsumerSettings {
         breaker,
         metrics: metrics_settings(r),
         identifier_key,
+        flood_guard,
     }
 }
 

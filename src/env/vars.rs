@@ -20,6 +20,13 @@ pub const VAR_DEADLINE_MARGIN_MS: &str = "MSK_DLQ_DEADLINE_MARGIN_MS";
 pub const VAR_ON_EXHAUSTED: &str = "MSK_DLQ_ON_EXHAUSTED";
 /// Older records are dead-lettered `too-old` (0: no limit).
 pub const VAR_MAX_RECORD_AGE_S: &str = "MSK_DLQ_MAX_RECORD_AGE_SECONDS";
+/// Flood guard: hold poison records once more than this percentage of an
+/// invocation's records were poison (0: off).
+pub const VAR_FLOOD_MAX_PERCENT: &str = "MSK_DLQ_FLOOD_MAX_PERCENT";
+/// Flood guard: the share counts from this many records on.
+pub const VAR_FLOOD_MIN_RECORDS: &str = "MSK_DLQ_FLOOD_MIN_RECORDS";
+/// Flood guard: hold poison records after this many in a row (0: off).
+pub const VAR_FLOOD_MAX_RUN: &str = "MSK_DLQ_FLOOD_MAX_RUN";
 /// Consecutive transient failures that open the breaker (0: off).
 pub const VAR_BREAKER_THRESHOLD: &str = "MSK_DLQ_BREAKER_THRESHOLD";
 /// Breaker open time before a probe, ms.

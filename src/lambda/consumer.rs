@@ -312,6 +312,7 @@ fn log_summary(report: &BatchReport, sink: &str) {
         failed_deadline = failed(FailReason::DeadlineNear),
         failed_breaker_open = failed(FailReason::BreakerOpen),
         failed_dlq_write = failed(FailReason::DlqWriteFailed),
+        failed_flood_guard = failed(FailReason::FloodGuard),
         breaker_opened = report.breaker_opened,
         "batch done"
     );
