@@ -51,7 +51,16 @@ echo "Kafka broker under test: tansu $TANSU_VERSION at $MSK_DLQ_TEST_KAFKA; AWS 
 unset AWS_ENDPOINT_URL
 
 step "tests"
-cargo nextest run --workspace --no-fail-fast
+# The fault matrix and the soak append their figures here.
+export MSK_DLQ_FAULT_REPORT="${MSK_DLQ_STACK_DIR:-$PWD/.stack/test}/fault-report.txt"
+rm -f "$MSK_DLQ_FAULT_REPORT"
+status=0
+cargo nextest run --workspace --no-fail-fast || status=$?
+if [[ -s $MSK_DLQ_FAULT_REPORT ]]; then
+  step "fault matrix and soak: every record accounted for"
+  cat "$MSK_DLQ_FAULT_REPORT"
+fi
+[[ $status == 0 ]] || exit "$status"
 
 scripts/stack.sh down >/dev/null 2>&1 || true
 if [[ "${MSK_DLQ_SKIP_LAMBDA_BUILD:-0}" != 1 ]]; then

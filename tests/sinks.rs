@@ -534,3 +534,33 @@ async fn lp16_sqs_itself_refusing_a_batch_fails_only_its_letters() {
     );
     assert_eq!(receive(&sqs, &url, 3).await.len(), 3);
 }
+
+#[tokio::test]
+async fn a_producer_refusing_on_cached_state_is_replaced() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let mock = MockCluster::new(1).unwrap();
+    mock.create_topic("dlq", 1, 1).unwrap();
+    let pool =
+        ProducerPool::new(KafkaConnection::default()).with_renew_refusing_after(Duration::ZERO);
+    let sink = KafkaSink::new(
+        "dlq",
+        Some(mock.bootstrap_servers()),
+        Arc::new(pool),
+        Partitioning::ByKey,
+    )
+    .unwrap();
+    let letters = letters(None);
+    // Denied once (an ACL not yet granted): librdkafka then refuses every
+    // record of the topic until its next metadata refresh, minutes later.
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    let denied = send_by_deadline(&sink, &letters[..1], soon(10)).await;
+    assert!(denied[0].is_err(), "{denied:?}");
+    // The ACL is fixed: the next letters go out on a new producer.
+    mock.clear_request_errors(RDKafkaApiKey::Produce);
+    let later = send_by_deadline(&sink, &letters[1..3], soon(10)).await;
+    assert!(later.iter().all(Result::is_ok), "{later:?}");
+}

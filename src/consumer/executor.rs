@@ -24,12 +24,15 @@ use super::policy::{
 use super::report::{BatchReport, FailReason, Outcome, RecordReport};
 use super::settings::{ConsumerSettings, PartitionOrder};
 use crate::clock::InvocationClock;
-use crate::event::{Batch, BatchEntry, BatchSource, Entry, PartitionBatch};
-use crate::letter::{DeadLetter, DeadRecord, DlqKind};
-use crate::record::{KafkaRecord, RecordId};
+use crate::event::{Batch, BatchSource, Entry, PartitionBatch};
+use crate::letter::{DeadLetter, DlqKind};
+use crate::record::KafkaRecord;
 use crate::sink::{send_by_deadline, DeadLetterSink, SinkError};
 
 mod attempt;
+mod settle;
+
+use settle::log_dlq_failure;
 
 /// What one invocation runs under.
 #[derive(Debug, Clone)]
@@ -198,24 +201,6 @@ impl<H: RecordHandler> Executor<H> {
         }
         report.breaker_opened = self.breaker_opened_count() > opened_before;
         report
-    }
-
-    fn settle_letter(&self, kind: DlqKind, confirmed: bool) -> Outcome {
-        let facts = RecordFacts {
-            attempts: 0,
-            phase: Phase::DeadLettered { kind, confirmed },
-            now: Instant::now(),
-            cutoff: Instant::now(),
-            age: None,
-            breaker: BreakerView::Closed,
-            jitter: 0.0,
-        };
-        match next_step(&self.policy, &facts) {
-            Step::Settle(outcome) => outcome,
-            // The policy settles every written letter; anything else would
-            // be a bug, and failing the record keeps it safe.
-            _ => Outcome::Failed(FailReason::DlqWriteFailed),
-        }
     }
 
     fn breaker_opened_count(&self) -> u64 {
@@ -421,34 +406,4 @@ impl<H: RecordHandler> Executor<H> {
         let mut guard = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
-
-    fn letter(
-        &self,
-        source: &Arc<BatchSource>,
-        entry: &BatchEntry,
-        kind: DlqKind,
-        error: HandlerError,
-        attempts: u32,
-        clock: &InvocationClock,
-    ) -> DeadLetter {
-        let record = match &entry.entry {
-            Entry::Record(r) => DeadRecord::Decoded(r.clone()),
-            Entry::Malformed(m) => DeadRecord::Malformed(m.clone()),
-        };
-        DeadLetter::new(
-            source.clone(),
-            record,
-            kind,
-            error.error_type,
-            error.message,
-        )
-        .with_partition_key(entry.id.partition_key.clone())
-        .with_attempts(attempts)
-        .with_failed_at_ms(clock.now_ms())
-        .with_consumer(self.settings.consumer_name.clone())
-    }
-}
-
-fn log_dlq_failure(id: &RecordId, e: &SinkError) {
-    tracing::warn!(record = %id, error = %e, "dead-letter write not confirmed; record reported failed");
 }

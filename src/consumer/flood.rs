@@ -66,8 +66,9 @@ pub fn is_poison(kind: DlqKind) -> bool {
     matches!(kind, DlqKind::Permanent | DlqKind::Malformed)
 }
 
-/// The guard's state in a warm environment. Once it trips in an
-/// invocation, it holds every poison record for the rest of it.
+/// The guard's state in a warm environment. Once it trips, it holds every
+/// poison record until a record is processed again, across invocations: a
+/// bad deploy leaks no letters after the first trip.
 #[derive(Debug, Default)]
 pub(crate) struct FloodTracker {
     guard: FloodGuard,
@@ -89,22 +90,22 @@ impl FloodTracker {
         f(counts, tripped)
     }
 
-    /// A new invocation: its own counts; the run carries over.
+    /// A new invocation: its own share; the run and a trip carry over.
     pub(crate) fn start_invocation(&self) {
-        self.with(|c, tripped| {
+        self.with(|c, _| {
             *c = FloodCounts {
                 run: c.run,
                 ..FloodCounts::default()
             };
-            *tripped = false;
         });
     }
 
-    /// A record was processed: the run of poison ends.
+    /// A record was processed: the run of poison ends, and a trip with it.
     pub(crate) fn processed(&self) {
-        self.with(|c, _| {
+        self.with(|c, tripped| {
             c.decided += 1;
             c.run = 0;
+            *tripped = false;
         });
     }
 
@@ -157,13 +158,28 @@ mod tests {
         t.start_invocation();
         assert!(!t.hold(DlqKind::Malformed));
         assert!(t.hold(DlqKind::Permanent), "third in a row");
+        t.start_invocation();
         assert!(
             t.hold(DlqKind::Permanent),
-            "held for the rest of the invocation"
+            "held until a record is processed"
         );
-        t.start_invocation();
         t.processed();
         assert!(!t.hold(DlqKind::Permanent), "a success ends the run");
+    }
+
+    #[test]
+    fn a_share_trip_holds_into_the_next_invocation() {
+        let t = FloodTracker::new(guard(50, 2, 0));
+        assert!(
+            !t.hold(DlqKind::Permanent),
+            "one record is too few to judge"
+        );
+        assert!(t.hold(DlqKind::Permanent));
+        t.start_invocation();
+        assert!(
+            t.hold(DlqKind::Malformed),
+            "no letter leaks from the next batch"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
@@ -81,7 +82,25 @@ pub type Producer = FutureProducer<KafkaContext>;
 /// Idempotent producers by bootstrap servers.
 pub struct ProducerPool {
     connection: KafkaConnection,
-    producers: Mutex<HashMap<String, Arc<Producer>>>,
+    producers: Mutex<HashMap<String, (Arc<Producer>, std::time::Instant)>>,
+    renew_refusing_after: Duration,
+}
+
+/// A producer that refuses records on cached topic state (authorization
+/// denied, topic unknown) keeps refusing until its next metadata refresh,
+/// minutes later; one older than this is replaced instead, so a fixed ACL
+/// or a created topic takes effect within seconds.
+pub const RENEW_REFUSING_AFTER: Duration = Duration::from_secs(10);
+
+/// Whether librdkafka refused `e` at enqueue on cached cluster state (not
+/// for the record's own sake, as with a full queue or a record too large).
+fn refused_on_cached_state(e: &ProduceError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(e, ProduceError::Enqueue(_))
+        && !matches!(
+            e.code(),
+            Some(C::QueueFull | C::MessageSizeTooLarge | C::InvalidArgument)
+        )
 }
 
 impl ProducerPool {
@@ -90,7 +109,16 @@ impl ProducerPool {
         Self {
             connection,
             producers: Mutex::new(HashMap::new()),
+            renew_refusing_after: RENEW_REFUSING_AFTER,
         }
+    }
+
+    /// Replaces a producer refusing records on cached state once it is this
+    /// old (default [`RENEW_REFUSING_AFTER`]).
+    #[must_use]
+    pub fn with_renew_refusing_after(mut self, age: Duration) -> Self {
+        self.renew_refusing_after = age;
+        self
     }
 
     /// The connection settings.
@@ -103,7 +131,7 @@ impl ProducerPool {
     /// lost its guarantees fails every later write for good).
     pub fn get(&self, bootstrap: &str) -> Result<Arc<Producer>, ProduceError> {
         let mut map = self.producers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = map.get(bootstrap) {
+        if let Some((p, _)) = map.get(bootstrap) {
             match p.client().fatal_error() {
                 None => return Ok(p.clone()),
                 Some((code, reason)) => {
@@ -131,8 +159,41 @@ impl ProducerPool {
                     source,
                 })?;
         let producer = Arc::new(producer);
-        map.insert(bootstrap.to_owned(), producer.clone());
+        map.insert(
+            bootstrap.to_owned(),
+            (producer.clone(), std::time::Instant::now()),
+        );
         Ok(producer)
+    }
+
+    /// After `producer` failed with `error`: whether the write deserves one
+    /// more try with a new producer, the pool having dropped this one. So it
+    /// does when the producer is in a fatal state, or refuses records on
+    /// cached state and is old enough (see [`Self::with_renew_refusing_after`]).
+    pub fn retire(&self, bootstrap: &str, producer: &Arc<Producer>, error: &ProduceError) -> bool {
+        if is_fatal(producer) {
+            // `get` replaces it.
+            return true;
+        }
+        let renewed = refused_on_cached_state(error)
+            && self.renew(bootstrap, producer, self.renew_refusing_after);
+        if renewed {
+            tracing::warn!(bootstrap, error = %error, "Kafka producer refusing records on cached state; creating a new one");
+        }
+        renewed
+    }
+
+    /// Drops `producer` from the pool if it is still the one for
+    /// `bootstrap` and older than `age`; whether it was dropped.
+    fn renew(&self, bootstrap: &str, producer: &Arc<Producer>, age: Duration) -> bool {
+        let mut map = self.producers.lock().unwrap_or_else(|p| p.into_inner());
+        let stale = map
+            .get(bootstrap)
+            .is_some_and(|(p, at)| Arc::ptr_eq(p, producer) && at.elapsed() >= age);
+        if stale {
+            map.remove(bootstrap);
+        }
+        stale
     }
 
     /// Produces `record` to `bootstrap` and waits for its delivery report,
@@ -145,8 +206,7 @@ impl ProducerPool {
     ) -> Result<Delivered, ProduceError> {
         let producer = self.get(bootstrap)?;
         match send_confirmed(&producer, record, deadline).await {
-            // Once more with a new producer: the old one is done for.
-            Err(_) if is_fatal(&producer) => {
+            Err(e) if self.retire(bootstrap, &producer, &e) => {
                 let producer = self.get(bootstrap)?;
                 send_confirmed(&producer, record, deadline).await
             }

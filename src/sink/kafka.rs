@@ -9,7 +9,7 @@ use rdkafka::producer::Producer as _;
 use tokio::time::Instant;
 
 use super::{BoxFuture, Confirmation, DeadLetterSink, SinkError, SinkResult};
-use crate::kafka::{is_fatal, send_confirmed, OutRecord, ProduceError, Producer, ProducerPool};
+use crate::kafka::{send_confirmed, OutRecord, ProduceError, Producer, ProducerPool};
 use crate::letter::DeadLetter;
 
 const NAME: &str = "kafka";
@@ -136,9 +136,12 @@ impl KafkaSink {
                 .map(|l| self.send_one(&producer, l, count, deadline)),
         )
         .await;
-        if is_fatal(&producer) {
-            // The pool replaces a producer in a fatal state; what it failed
-            // gets one more try with the new one.
+        let retry = results
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .is_some_and(|e| self.pool.retire(&bootstrap, &producer, e));
+        if retry {
+            // What the old producer failed gets one more try with a new one.
             let fresh = match self.pool.get(&bootstrap) {
                 Ok(p) => p,
                 Err(e) => return all(SinkError::unavailable_because(NAME, e.to_string(), e)),
@@ -149,7 +152,7 @@ impl KafkaSink {
                 }
             }
         }
-        results
+        results.into_iter().map(|r| self.confirmation(r)).collect()
     }
 
     async fn send_one(
@@ -158,7 +161,7 @@ impl KafkaSink {
         letter: &DeadLetter,
         count: Option<i32>,
         deadline: Instant,
-    ) -> SinkResult {
+    ) -> Result<crate::kafka::Delivered, ProduceError> {
         let headers = letter.kafka_headers();
         let record = OutRecord {
             topic: &self.topic,
@@ -167,7 +170,11 @@ impl KafkaSink {
             value: letter.value(),
             headers: &headers,
         };
-        match send_confirmed(producer, &record, deadline).await {
+        send_confirmed(producer, &record, deadline).await
+    }
+
+    fn confirmation(&self, result: Result<crate::kafka::Delivered, ProduceError>) -> SinkResult {
+        match result {
             Ok(d) => Ok(Confirmation::new(
                 NAME,
                 format!("{}/{}@{}", self.topic, d.partition, d.offset),

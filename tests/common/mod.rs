@@ -2,6 +2,8 @@
 //! real sinks are tested against real services).
 #![allow(dead_code)]
 
+pub mod ledger;
+pub mod proxy;
 pub mod stack;
 
 use std::collections::HashMap;

@@ -250,6 +250,9 @@ pub async fn produce_to(
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
+        // One record per batch: tansu 0.6 cannot fetch from an offset inside
+        // a multi-record batch, and lists such a batch's end too low.
+        .set("batch.num.messages", "1")
         .create()
         .unwrap();
     for (partition, key, value, headers) in records {

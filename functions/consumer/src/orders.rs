@@ -11,7 +11,13 @@
 //! - `"needs-fix"`: fails `permanent` (`NotSupportedYet`) until the fix is
 //!   deployed;
 //! - `"crash"`: kills the process (a function error Lambda retries) until
-//!   the fix is deployed.
+//!   the fix is deployed;
+//! - `"slow"`: takes `ms` milliseconds (awaiting), then succeeds;
+//! - `"hang"`: never finishes until the fix is deployed;
+//! - `"spin"`: keeps its thread busy computing for `ms` milliseconds, then
+//!   succeeds, until the fix is deployed (then it is quick);
+//! - `"block"`: blocks its thread for `ms` milliseconds (a synchronous call
+//!   in async code), then succeeds, until the fix is deployed.
 //!
 //! "The fix is deployed" when the file named by `ORDERS_FIX_FLAG` exists,
 //! so a demo can flip it while the function runs. With `ORDERS_LEDGER` set,
@@ -141,6 +147,16 @@ impl RecordHandler for OrdersHandler {
                 eprintln!("simulated crash on order {id}");
                 std::process::abort();
             }
+            Some("slow") => tokio::time::sleep(millis(fields)).await,
+            Some("hang") if !self.fixed() => std::future::pending::<()>().await,
+            Some("spin") if !self.fixed() => {
+                let until = std::time::Instant::now() + millis(fields);
+                let mut x: u64 = 1;
+                while std::time::Instant::now() < until {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+                }
+            }
+            Some("block") if !self.fixed() => std::thread::sleep(millis(fields)),
             _ => {}
         }
         match fields.get("amount").and_then(Value::as_f64) {
@@ -151,4 +167,9 @@ impl RecordHandler for OrdersHandler {
             )),
         }
     }
+}
+
+/// The `ms` field (default 1000).
+fn millis(fields: &serde_json::Map<String, Value>) -> std::time::Duration {
+    std::time::Duration::from_millis(fields.get("ms").and_then(Value::as_u64).unwrap_or(1000))
 }

@@ -319,6 +319,11 @@ impl Function {
         }
     }
 
+    /// The function process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn stdout_lines(&self) -> Vec<String> {
         self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
     }

@@ -203,6 +203,11 @@ impl Esm {
         &self.warnings
     }
 
+    /// The function process's id, while it runs (for fault injection).
+    pub fn function_pid(&self) -> Option<u32> {
+        self.function.as_ref().and_then(Function::pid)
+    }
+
     /// Committed offset per partition.
     pub fn committed(&self) -> BTreeMap<String, i64> {
         self.partitions
