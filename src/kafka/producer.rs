@@ -90,7 +90,7 @@ pub struct ProducerPool {
 /// denied, topic unknown) keeps refusing until its next metadata refresh,
 /// minutes later; one older than this is replaced instead, so a fixed ACL
 /// or a created topic takes effect within seconds.
-pub const RENEW_REFUSING_AFTER: Duration = Duration::from_secs(10);
+const RENEW_REFUSING_AFTER: Duration = Duration::from_secs(10);
 
 /// Whether librdkafka refused `e` at enqueue on cached cluster state (not
 /// for the record's own sake, as with a full queue or a record too large).
@@ -114,7 +114,7 @@ impl ProducerPool {
     }
 
     /// Replaces a producer refusing records on cached state once it is this
-    /// old (default [`RENEW_REFUSING_AFTER`]).
+    /// old (default 10 seconds).
     #[must_use]
     pub fn with_renew_refusing_after(mut self, age: Duration) -> Self {
         self.renew_refusing_after = age;
