@@ -246,3 +246,69 @@ fn lp07_idempotent_writes_are_granted_on_the_cluster() {
         }
     }
 }
+
+/// Each MSK trigger as (mapping logical id SAM generates, its properties).
+fn msk_mappings(t: &Value) -> Vec<(String, &Value)> {
+    let mut out = Vec::new();
+    for (name, f) in functions(t) {
+        for (event, e) in f["Properties"]["Events"].as_mapping().unwrap() {
+            if e["Type"] == "MSK" {
+                out.push((
+                    format!("{name}{}", event.as_str().unwrap()),
+                    &e["Properties"],
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_msk_mapping_publishes_lambdas_metrics_and_its_drop_paths_alarm() {
+    let t = template();
+    let mappings = msk_mappings(&t);
+    assert_eq!(mappings.len(), 2, "the consumer's and the reprocessor's");
+    let alarms: Vec<(String, String)> = resources(&t)
+        .into_iter()
+        .filter(|(_, r)| {
+            r["Type"] == "AWS::CloudWatch::Alarm" && r["Properties"]["Namespace"] == "AWS/Lambda"
+        })
+        .map(|(_, r)| {
+            let dims = r["Properties"]["Dimensions"].as_sequence().unwrap();
+            assert_eq!(dims.len(), 1);
+            assert_eq!(dims[0]["Name"], "EventSourceMappingUUID");
+            let mapping = strings(&dims[0]["Value"]).concat();
+            (
+                r["Properties"]["MetricName"].as_str().unwrap().to_owned(),
+                mapping,
+            )
+        })
+        .collect();
+    for (mapping, props) in &mappings {
+        let metrics = strings(&props["MetricsConfig"]["Metrics"]);
+        assert_eq!(
+            metrics,
+            ["EventCount", "ErrorCount", "KafkaMetrics"],
+            "{mapping}"
+        );
+        for m in [
+            "DroppedEventCount",
+            "OnFailureDestinationDeliveryErrorCount",
+            "CommitErrorCount",
+        ] {
+            assert!(
+                alarms.contains(&(m.to_owned(), mapping.clone())),
+                "no {m} alarm on {mapping}: {alarms:?}"
+            );
+        }
+    }
+    for m in ["SchemaRegistryErrorCount", "MaxOffsetLag"] {
+        assert!(
+            alarms.contains(&(m.to_owned(), "ConsumerFunctionOrders".to_owned())),
+            "no {m} alarm"
+        );
+    }
+    // Every alarm names a mapping that exists.
+    let names: Vec<&String> = mappings.iter().map(|(n, _)| n).collect();
+    assert!(alarms.iter().all(|(_, m)| names.contains(&m)), "{alarms:?}");
+}
