@@ -16,11 +16,17 @@ use rdkafka::Message as _;
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
-const AWS_ENV: [(&str, &str); 3] = [
-    ("AWS_ACCESS_KEY_ID", "test"),
-    ("AWS_SECRET_ACCESS_KEY", "test"),
-    ("AWS_REGION", "us-east-1"),
-];
+/// Local credentials, and the CLI's audit records in a scratch file.
+fn aws_env() -> Vec<(String, String)> {
+    let audit = std::env::temp_dir().join("msk-dlq-tests-audit.jsonl");
+    let mut v = common::env(&[
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ]);
+    v.push(("MSK_DLQ_AUDIT".into(), audit.display().to_string()));
+    v
+}
 
 /// The mixed sample event, its topic renamed to `topic`.
 /// The sample event, as if it came from `topic` on the local cluster.
@@ -44,7 +50,7 @@ async fn run_consumer(event: &str, vars: &[(&str, &str)]) -> String {
 async fn cli(args: &[&str]) -> String {
     let out = tokio::process::Command::new(workspace_bin("msk-dlq"))
         .args(args)
-        .envs(AWS_ENV)
+        .envs(aws_env())
         .env("AWS_ENDPOINT_URL", stack::aws_endpoint())
         .output()
         .await
@@ -228,7 +234,7 @@ async fn sqs_replay_deletes_only_confirmed_replays() {
     // Purge needs confirmation, then empties the queue.
     let refused = tokio::process::Command::new(workspace_bin("msk-dlq"))
         .args([&base[..], &["purge"]].concat())
-        .envs(AWS_ENV)
+        .envs(aws_env())
         .env("AWS_ENDPOINT_URL", &endpoint)
         .stdin(std::process::Stdio::null())
         .output()
@@ -474,7 +480,7 @@ async fn cli_errors_name_what_is_wrong() {
     let run = |args: Vec<&'static str>| async move {
         let out = tokio::process::Command::new(workspace_bin("msk-dlq"))
             .args(&args)
-            .envs(AWS_ENV)
+            .envs(aws_env())
             .env_remove("AWS_ENDPOINT_URL")
             .output()
             .await
@@ -589,7 +595,7 @@ async fn lp03_a_document_from_another_cluster_is_kept_not_read_from_ours() {
             "replay",
             "--json",
         ])
-        .envs(AWS_ENV)
+        .envs(aws_env())
         .env("AWS_ENDPOINT_URL", stack::aws_endpoint())
         .output()
         .await
@@ -702,7 +708,7 @@ async fn lp12_letters_being_replayed_stay_invisible_to_other_readers() {
             "2",
             "--json",
         ])
-        .envs(AWS_ENV)
+        .envs(aws_env())
         .env("AWS_ENDPOINT_URL", stack::aws_endpoint())
         .output();
     let watcher = async {

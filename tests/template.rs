@@ -312,3 +312,216 @@ fn every_msk_mapping_publishes_lambdas_metrics_and_its_drop_paths_alarm() {
     let names: Vec<&String> = mappings.iter().map(|(n, _)| n).collect();
     assert!(alarms.iter().all(|(_, m)| names.contains(&m)), "{alarms:?}");
 }
+
+/// The IAM action each AWS SDK operation the code may call needs.
+const SDK_ACTIONS: &[(&str, &str)] = &[
+    ("send_message_batch", "sqs:SendMessage"),
+    ("send_message", "sqs:SendMessage"),
+    ("receive_message", "sqs:ReceiveMessage"),
+    ("delete_message_batch", "sqs:DeleteMessage"),
+    ("delete_message", "sqs:DeleteMessage"),
+    (
+        "change_message_visibility_batch",
+        "sqs:ChangeMessageVisibility",
+    ),
+    ("change_message_visibility", "sqs:ChangeMessageVisibility"),
+    ("get_queue_attributes", "sqs:GetQueueAttributes"),
+    ("get_queue_url", "sqs:GetQueueUrl"),
+    ("purge_queue", "sqs:PurgeQueue"),
+    ("publish_batch", "sns:Publish"),
+    ("publish", "sns:Publish"),
+    (
+        "list_subscriptions_by_topic",
+        "sns:ListSubscriptionsByTopic",
+    ),
+    ("get_topic_attributes", "sns:GetTopicAttributes"),
+    ("put_object", "s3:PutObject"),
+    ("get_object", "s3:GetObject"),
+    ("head_object", "s3:GetObject"),
+    ("delete_object", "s3:DeleteObject"),
+    ("list_objects_v2", "s3:ListBucket"),
+    ("get_caller_identity", "sts:GetCallerIdentity"),
+];
+
+/// The code each function runs.
+fn code_of(function: &str) -> &'static [&'static str] {
+    match function {
+        "ConsumerFunction" => &[
+            "src/sink",
+            "src/lambda/consumer.rs",
+            "src/consumer",
+            "src/kafka",
+            "src/aws.rs",
+        ],
+        "ReprocessorFunction" => &[
+            "src/replay",
+            "src/sink",
+            "src/lambda/reprocessor.rs",
+            "src/kafka",
+            "src/aws.rs",
+        ],
+        other => panic!("unknown function {other}"),
+    }
+}
+
+fn rust_sources(path: &std::path::Path, out: &mut Vec<String>) {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            rust_sources(&e.unwrap().path(), out);
+        }
+    } else if path.extension().is_some_and(|x| x == "rs") {
+        let text = std::fs::read_to_string(path).unwrap();
+        // Unit tests do not run in Lambda.
+        out.push(
+            text.split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+}
+
+/// The actions the function's own SDK calls need, and those Lambda needs
+/// for it: its event source mappings, its VPC attachment, rdkafka's
+/// cluster actions, and KMS for an encrypted SNS topic.
+fn needed_actions(function: &str) -> std::collections::BTreeSet<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts = Vec::new();
+    for p in code_of(function) {
+        rust_sources(&root.join(p), &mut texts);
+    }
+    let code = texts.concat();
+    let mut needed: std::collections::BTreeSet<String> = SDK_ACTIONS
+        .iter()
+        .filter(|(op, _)| code.contains(&format!(".{op}()")))
+        .map(|(_, a)| (*a).to_owned())
+        .collect();
+    let lambda_needs = [
+        // Kafka event source mappings (MSK, IAM auth).
+        "kafka:DescribeCluster",
+        "kafka:DescribeClusterV2",
+        "kafka:GetBootstrapBrokers",
+        "kafka-cluster:Connect",
+        "kafka-cluster:DescribeClusterDynamicConfiguration",
+        "kafka-cluster:DescribeTopic",
+        "kafka-cluster:ReadData",
+        "kafka-cluster:AlterGroup",
+        "kafka-cluster:DescribeGroup",
+        // The VPC attachment.
+        "ec2:CreateNetworkInterface",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DeleteNetworkInterface",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVpcs",
+        // SCRAM secrets for the mappings.
+        "secretsmanager:GetSecretValue",
+        // The idempotent producer (rdkafka) and what it writes.
+        "kafka-cluster:WriteData",
+        "kafka-cluster:WriteDataIdempotently",
+    ];
+    needed.extend(lambda_needs.iter().map(|s| (*s).to_owned()));
+    if needed.contains("sns:Publish") {
+        needed.extend(["kms:GenerateDataKey".to_owned(), "kms:Decrypt".to_owned()]);
+    }
+    if function == "ReprocessorFunction" {
+        // The SQS event source mapping on the DLQ queue.
+        needed.extend(
+            [
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+            ]
+            .map(String::from),
+        );
+    }
+    needed
+}
+
+/// Actions without resource-level permissions: `*` is the only resource.
+const RESOURCE_STAR_ONLY: &[&str] = &[
+    "ec2:CreateNetworkInterface",
+    "ec2:DescribeNetworkInterfaces",
+    "ec2:DeleteNetworkInterface",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeVpcs",
+];
+
+#[test]
+fn iam_grants_only_what_the_code_calls_on_named_resources() {
+    let t = template();
+    for (name, f) in functions(&t) {
+        let needed = needed_actions(&name);
+        for s in statements(f) {
+            let actions = strings(&s["Action"]);
+            for a in &actions {
+                assert!(
+                    needed.contains(a),
+                    "{name} grants {a}, which neither its code nor Lambda calls for it ({:?})",
+                    s["Sid"]
+                );
+                assert!(!a.ends_with('*'), "{name}: wildcard action {a}");
+            }
+            if strings(&s["Resource"]).iter().any(|r| r == "*") {
+                for a in &actions {
+                    assert!(
+                        RESOURCE_STAR_ONLY.contains(&a.as_str()),
+                        "{name}: {a} on every resource; it supports resource-level permissions"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn what_each_function_calls_is_granted() {
+    // What each function calls in the deployed configuration (SQS DLQ with
+    // claim checks, an SQS parking lot, the S3 audit trail).
+    let calls: &[(&str, &[&str])] = &[
+        (
+            "ConsumerFunction",
+            &[
+                "sqs:SendMessage",
+                "s3:PutObject",
+                "kafka-cluster:WriteData",
+                "kafka-cluster:WriteDataIdempotently",
+                "sns:Publish",
+                "sns:ListSubscriptionsByTopic",
+            ],
+        ),
+        (
+            "ReprocessorFunction",
+            &[
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:ChangeMessageVisibility",
+                "sqs:SendMessage",
+                "s3:GetObject",
+                "s3:PutObject",
+                "kafka-cluster:ReadData",
+                "kafka-cluster:WriteData",
+                "kafka-cluster:WriteDataIdempotently",
+            ],
+        ),
+    ];
+    let t = template();
+    for (name, f) in functions(&t) {
+        let granted: std::collections::BTreeSet<String> = statements(f)
+            .iter()
+            .flat_map(|s| strings(&s["Action"]))
+            .collect();
+        let (_, wanted) = calls.iter().find(|(n, _)| *n == name).unwrap();
+        for a in *wanted {
+            assert!(
+                granted.contains(*a),
+                "{name} calls {a} but is not granted it"
+            );
+            assert!(
+                needed_actions(&name).contains(*a),
+                "{a} is not among {name}'s code's calls"
+            );
+        }
+    }
+}

@@ -33,8 +33,13 @@ enum Cmd {
     Replay(cmd::replay::Args),
     /// Deletes dead letters (SQS), or skips them for the group (Kafka).
     Purge(cmd::purge::Args),
-    /// Writes dead letters as JSON lines (to stdout or --output), consuming none.
+    /// Writes dead letters as JSON lines (to stdout or --output), consuming none;
+    /// bytes that are not UTF-8 text are written as {"base64": ...}.
     Export(cmd::export::Args),
+    /// Writes the dead letters of an export file into the DLQ, byte for byte.
+    Import(cmd::import::Args),
+    /// Lists the replay audit trail: who replayed what, when, where to.
+    Audit(cmd::audit::Args),
 }
 
 #[tokio::main]
@@ -62,6 +67,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Stats(a) => cmd::stats::run(&cli.dlq, a).await,
         Cmd::Peek(a) => cmd::peek::run(&cli.dlq, a).await,
         Cmd::Export(a) => cmd::export::run(&cli.dlq, a).await,
+        Cmd::Import(a) => cmd::import::run(&cli.dlq, a).await,
+        Cmd::Audit(a) => cmd::audit::run(&cli.dlq, a).await,
         Cmd::Purge(a) => cmd::purge::run(&cli.dlq, a).await,
         Cmd::Replay(a) => cmd::replay::run(&cli.dlq, a).await,
     }

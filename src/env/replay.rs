@@ -7,7 +7,8 @@ use super::vars::*;
 use super::{ConfigError, Reader};
 use crate::codec::parse_time;
 use crate::letter::DlqKind;
-use crate::replay::{Filters, ReplaySettings, ReplaySetup, ReplayerConfig};
+use crate::replay::audit::AuditTarget;
+use crate::replay::{AllowedTargets, Filters, ReplaySettings, ReplaySetup, ReplayerConfig};
 use crate::sink::{Partitioning, SinkConfig, SinkKind};
 
 /// Replay filters, target, loop guard, rate and parking lot from
@@ -45,11 +46,30 @@ pub fn replay_setup(r: &mut Reader<'_>) -> ReplaySetup {
         }
     }
     let rate = r.int(VAR_RATE, 0u32, 0, 100_000);
+    let mut settings = ReplaySettings::new(
+        r.string(VAR_TARGET_TOPIC),
+        r.int(VAR_MAX_REPLAYS, 3u32, 1, 1000),
+    );
+    if let Some(list) = r.string(VAR_REPLAY_ALLOWED_TARGETS) {
+        match AllowedTargets::parse(&list) {
+            Ok(a) => settings.allowed_targets = a,
+            Err(e) => r.problem(ConfigError::Invalid {
+                var: VAR_REPLAY_ALLOWED_TARGETS,
+                value: list,
+                expected: e,
+            }),
+        }
+    }
+    if let Some(t) = &settings.target_topic {
+        if !settings.allowed_targets.allows(t, None) {
+            r.problem(ConfigError::Conflict(format!(
+                "{VAR_TARGET_TOPIC}={t} is not on the replay allow-list ({VAR_REPLAY_ALLOWED_TARGETS}={})",
+                settings.allowed_targets
+            )));
+        }
+    }
     let replayer = ReplayerConfig {
-        settings: ReplaySettings::new(
-            r.string(VAR_TARGET_TOPIC),
-            r.int(VAR_MAX_REPLAYS, 3u32, 1, 1000),
-        ),
+        settings,
         filters,
         dry_run: r.bool(VAR_DRY_RUN, false),
         rate_per_sec: (rate > 0).then_some(f64::from(rate)),
@@ -77,10 +97,24 @@ pub fn replay_setup(r: &mut Reader<'_>) -> ReplaySetup {
         bucket_prefix: String::new(),
         ..SinkConfig::default()
     };
+    let audit = r
+        .string(VAR_AUDIT)
+        .and_then(|t| match AuditTarget::parse(&t) {
+            Ok(target) => Some(target),
+            Err(e) => {
+                r.problem(ConfigError::Invalid {
+                    var: VAR_AUDIT,
+                    value: t,
+                    expected: format!("kafka:<topic>, s3://<bucket>/<prefix> or a file path ({e})"),
+                });
+                None
+            }
+        });
     ReplaySetup {
         replayer,
         connection,
         parking,
         bucket: r.string(VAR_BUCKET),
+        audit,
     }
 }

@@ -84,6 +84,12 @@ pub const VAR_MAX_REPLAYS: &str = "MSK_DLQ_MAX_REPLAYS";
 pub const VAR_RATE: &str = "MSK_DLQ_REPLAY_RATE";
 /// Change nothing; count what would happen.
 pub const VAR_DRY_RUN: &str = "MSK_DLQ_REPLAY_DRY_RUN";
+/// Topics replays may write to (comma-separated; `@original`, names,
+/// `prefix*`).
+pub const VAR_REPLAY_ALLOWED_TARGETS: &str = "MSK_DLQ_REPLAY_ALLOWED_TARGETS";
+/// Where replay audit records go: `kafka:<topic>`, `s3://<bucket>/<prefix>`
+/// or a file path.
+pub const VAR_AUDIT: &str = "MSK_DLQ_AUDIT";
 /// Replay letters naming another cluster onto this one too.
 pub const VAR_REPLAY_ANY_CLUSTER: &str = "MSK_DLQ_REPLAY_ANY_CLUSTER";
 /// Replay only this original topic.

@@ -3,6 +3,9 @@
 //! logs), one producer pool with confirmed sends, and header conversion.
 
 mod producer;
+mod scan;
+
+pub use scan::read_topic;
 
 pub use producer::{
     is_fatal, send_confirmed, Delivered, OutRecord, ProduceError, Producer, ProducerPool,

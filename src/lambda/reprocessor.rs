@@ -18,6 +18,7 @@ use crate::consumer::{BatchResponse, ItemFailure, ItemIdentifier};
 use crate::env::{ProcessEnv, Reader};
 use crate::event::{decode_event, Entry};
 use crate::letter::DlqKind;
+use crate::replay::audit::{AuditContext, TouchedLetter};
 use crate::replay::parse::{from_kafka, from_message_body};
 use crate::replay::{
     run_job, DlqReader, Filters, ReaderError, Repair, ReplaySummary, Replayer, Verdict,
@@ -179,6 +180,12 @@ pub async fn handle_sqs(
     event: SqsEvent,
     deadline: Instant,
 ) -> SqsBatchResponse {
+    let started_ms = epoch_ms_now();
+    let source = event
+        .records
+        .first()
+        .and_then(|m| m.event_source_arn.clone())
+        .map_or_else(|| "sqs".to_owned(), |arn| format!("sqs:{arn}"));
     let mut summary = ReplaySummary::default();
     let mut failures = Vec::new();
     for m in event.records {
@@ -195,6 +202,10 @@ pub async fn handle_sqs(
                 Verdict::Keep
             }
         };
+        summary.touched.push(TouchedLetter {
+            id: id.clone(),
+            acknowledged: verdict == Verdict::Done,
+        });
         if verdict == Verdict::Keep {
             let mut f = BatchItemFailure::default();
             f.item_identifier = id;
@@ -202,6 +213,7 @@ pub async fn handle_sqs(
         }
     }
     log_summary(&summary);
+    audit(replayer, "sqs-trigger", source, started_ms, &summary).await;
     let mut resp = SqsBatchResponse::default();
     resp.batch_item_failures = failures;
     resp
@@ -214,6 +226,10 @@ pub async fn handle_kafka(
     deadline: Instant,
 ) -> Result<BatchResponse, ReprocessError> {
     let batch = decode_event(event)?;
+    let started_ms = epoch_ms_now();
+    let topics: std::collections::BTreeSet<&str> =
+        batch.entries().filter_map(|e| e.entry.topic()).collect();
+    let source = format!("kafka:{}", topics.into_iter().collect::<Vec<_>>().join(","));
     let mut summary = ReplaySummary::default();
     let mut failures = Vec::new();
     let mut unidentifiable = 0usize;
@@ -236,6 +252,10 @@ pub async fn handle_kafka(
                 Verdict::Keep
             }
         };
+        summary.touched.push(TouchedLetter {
+            id: e.id.to_string(),
+            acknowledged: verdict == Verdict::Done,
+        });
         match (verdict, e.id.offset) {
             (Verdict::Done, _) => {}
             (Verdict::Keep, Some(offset)) => failures.push(ItemFailure {
@@ -245,6 +265,7 @@ pub async fn handle_kafka(
         }
     }
     log_summary(&summary);
+    audit(replayer, "kafka-trigger", source, started_ms, &summary).await;
     if unidentifiable > 0 {
         // Lambda cannot be told which record to keep: fail the whole batch.
         return Err(ReprocessError::Unidentifiable(unidentifiable));
@@ -277,8 +298,15 @@ async fn run_replay_job(
     let mut cfg = replayer.config().clone();
     cfg.filters = filters;
     cfg.dry_run = job.dry_run || cfg.dry_run;
-    if job.target_topic.is_some() {
-        cfg.settings.target_topic = job.target_topic.clone();
+    if let Some(t) = &job.target_topic {
+        // A job may pick a target, never widen the function's allow-list.
+        if !cfg.settings.allowed_targets.allows(t, None) {
+            return Err(bad(&format!(
+                "targetTopic {t} is not on the function's replay allow-list ({}); set MSK_DLQ_REPLAY_ALLOWED_TARGETS",
+                cfg.settings.allowed_targets
+            )));
+        }
+        cfg.settings.target_topic = Some(t.clone());
     }
     let scoped = replayer.with_config(cfg);
     let mut source = match (&job.sqs_queue_url, &job.kafka_topic) {
@@ -294,9 +322,40 @@ async fn run_replay_job(
         )?,
         _ => return Err(bad(&"give exactly one of sqsQueueUrl and kafkaTopic")),
     };
+    let started_ms = epoch_ms_now();
     let summary = run_job(&mut source, &scoped, job.limit, deadline, |_| {}).await?;
     log_summary(&summary);
+    let dlq = match (&job.sqs_queue_url, &job.kafka_topic) {
+        (Some(url), _) => format!("sqs:{url}"),
+        (_, Some(topic)) => format!("kafka:{topic}"),
+        _ => String::new(),
+    };
+    audit(&scoped, "replay-job", dlq, started_ms, &summary).await;
     Ok(summary)
+}
+
+/// Writes the audit record of a run that touched dead letters; a failure is
+/// logged (the record itself is in the log line written before).
+async fn audit(
+    replayer: &Replayer,
+    trigger: &str,
+    source: String,
+    started_ms: i64,
+    summary: &ReplaySummary,
+) {
+    if summary.touched.is_empty() && trigger != "replay-job" {
+        return;
+    }
+    let who = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .map_or_else(|_| "lambda".to_owned(), |f| format!("lambda:{f}"));
+    let ctx = AuditContext {
+        who,
+        trigger: trigger.to_owned(),
+        source,
+    };
+    if let Err(e) = replayer.audit(&ctx, started_ms, summary).await {
+        tracing::error!(error = %e, "replay audit record not written (the log line above holds it)");
+    }
 }
 
 fn log_summary(s: &ReplaySummary) {

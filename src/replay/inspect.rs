@@ -3,21 +3,60 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::reader::DlqItem;
-use super::stored::{Parsed, StoredDeadLetter, StoredValue};
-use crate::codec::{encode_b64_opt, rfc3339_ms};
-use crate::letter::ValueLocation;
+use super::stored::{Format, Parsed, StoredDeadLetter, StoredValue};
+use crate::codec::{decode_b64_field, encode_b64, parse_rfc3339_ms, rfc3339_ms};
+use crate::letter::{DlqKind, ValueLocation};
+use crate::record::Header;
 
-/// One dead letter as JSON (`peek --json`, `export`).
-#[derive(Debug, Clone, Serialize)]
+/// Bytes as JSON, without loss: a string when they are UTF-8 text (so text
+/// stays readable), else `{"base64": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportBytes(pub Vec<u8>);
+
+impl Serialize for ExportBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => {
+                use serde::ser::SerializeMap as _;
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("base64", &encode_b64(&self.0))?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ExportBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Wire {
+            Text(String),
+            Encoded { base64: String },
+        }
+        match Wire::deserialize(d)? {
+            Wire::Text(t) => Ok(Self(t.into_bytes())),
+            Wire::Encoded { base64 } => decode_b64_field("base64", Some(&base64))
+                .map(|b| Self(b.unwrap_or_default()))
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// One dead letter as JSON (`peek --json`, `export`, `import`): every byte
+/// of key, value and headers kept (see [`ExportBytes`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct LetterView {
     /// The DLQ message it came from.
     pub id: String,
     /// Which writer wrote it.
-    pub format: &'static str,
+    pub format: String,
     /// Original topic.
     pub topic: Option<String>,
     /// Original partition.
@@ -26,6 +65,12 @@ pub struct LetterView {
     pub offset: Option<i64>,
     /// Original timestamp, epoch ms.
     pub timestamp: Option<i64>,
+    /// `CREATE_TIME` or `LOG_APPEND_TIME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_type: Option<String>,
+    /// Handler calls before it was dead-lettered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
     /// Why it was dead-lettered.
     pub kind: Option<String>,
     /// Error type.
@@ -40,35 +85,38 @@ pub struct LetterView {
     pub consumer: Option<String>,
     /// Event source ARN or `SelfManagedKafka`.
     pub source: Option<String>,
-    /// Key, base64.
-    pub key: Option<String>,
-    /// Value, base64 (inline values only).
-    pub value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The source cluster's brokers, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap_servers: Option<String>,
+    /// Key.
+    pub key: Option<ExportBytes>,
+    /// Value (inline values only).
+    pub value: Option<ExportBytes>,
     /// Where a claim-checked value is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_location: Option<ValueLocation>,
     /// Size of the value.
     pub value_bytes: Option<usize>,
-    /// Headers, as text.
-    pub headers: Vec<(String, String)>,
+    /// Headers in order.
+    pub headers: Vec<(String, ExportBytes)>,
 }
 
 impl LetterView {
     /// The view of `d`, read from the DLQ message `id`.
     pub fn new(id: &str, d: &StoredDeadLetter) -> Self {
         let (value, value_location, value_bytes) = match &d.value {
-            StoredValue::Inline(v) => {
-                (encode_b64_opt(v.as_deref()), None, v.as_ref().map(Vec::len))
-            }
+            StoredValue::Inline(v) => (v.clone().map(ExportBytes), None, v.as_ref().map(Vec::len)),
             StoredValue::S3(loc) => (None, Some(loc.clone()), usize::try_from(loc.size).ok()),
         };
         LetterView {
             id: id.to_owned(),
-            format: d.format.as_str(),
+            format: d.format.as_str().to_owned(),
             topic: d.topic.clone(),
             partition: d.partition,
             offset: d.offset,
             timestamp: d.timestamp,
+            timestamp_type: d.timestamp_type.clone(),
+            attempts: d.attempts,
             kind: d.kind.map(|k| k.as_str().to_owned()),
             error_type: d.error_type.clone(),
             error_message: d.error_message.clone(),
@@ -76,21 +124,61 @@ impl LetterView {
             replay_count: d.replay_count,
             consumer: d.consumer.clone(),
             source: d.source.clone(),
-            key: encode_b64_opt(d.key.as_deref()),
+            bootstrap_servers: d.bootstrap_servers.clone(),
+            key: d.key.clone().map(ExportBytes),
             value,
             value_location,
             value_bytes,
             headers: d
                 .headers
                 .iter()
-                .map(|h| {
-                    (
-                        h.name.clone(),
-                        String::from_utf8_lossy(&h.value).into_owned(),
-                    )
-                })
+                .map(|h| (h.name.clone(), ExportBytes(h.value.clone())))
                 .collect(),
         }
+    }
+
+    /// The dead letter back, as it was stored (an exported line, read
+    /// again by `import`).
+    pub fn to_stored(&self) -> Result<StoredDeadLetter, String> {
+        let kind = self
+            .kind
+            .as_deref()
+            .map(str::parse::<DlqKind>)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let failed_at_ms = self
+            .failed_at
+            .as_deref()
+            .map(|t| parse_rfc3339_ms(t).ok_or_else(|| format!("failedAt {t:?} is not RFC 3339")))
+            .transpose()?;
+        let value = match (&self.value, &self.value_location) {
+            (_, Some(loc)) => StoredValue::S3(loc.clone()),
+            (v, None) => StoredValue::Inline(v.as_ref().map(|b| b.0.clone())),
+        };
+        Ok(StoredDeadLetter {
+            format: Format::parse(&self.format).unwrap_or(Format::Envelope),
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type.clone(),
+            attempts: self.attempts,
+            key: self.key.as_ref().map(|b| b.0.clone()),
+            value,
+            headers: self
+                .headers
+                .iter()
+                .map(|(n, v)| Header::new(n.clone(), v.0.clone()))
+                .collect(),
+            kind,
+            error_type: self.error_type.clone(),
+            error_message: self.error_message.clone(),
+            failed_at_ms,
+            replay_count: self.replay_count,
+            consumer: self.consumer.clone(),
+            source: self.source.clone(),
+            bootstrap_servers: self.bootstrap_servers.clone(),
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::audit::{AuditContext, AuditError, AuditLog, AuditRecord};
 use super::plan::{plan, to_letter, Filters, Plan, ReplayRecord, ReplaySettings};
 use super::repair::Repair;
 use super::stored::{Parsed, StoredDeadLetter, StoredValue};
@@ -86,6 +87,7 @@ pub struct Replayer {
     next_slot: tokio::sync::Mutex<Instant>,
     /// DLQ messages replayed in full by this (warm) replayer.
     done: Arc<RecentIds>,
+    audit: Option<Arc<AuditLog>>,
 }
 
 /// A bounded set of recent message ids: the oldest are forgotten first.
@@ -145,6 +147,7 @@ impl Replayer {
             repair,
             next_slot: tokio::sync::Mutex::new(Instant::now()),
             done: Arc::default(),
+            audit: None,
         }
     }
 
@@ -170,6 +173,32 @@ impl Replayer {
         }
     }
 
+    /// The same replayer, writing audit records to `audit`.
+    #[must_use]
+    pub fn with_audit(mut self, audit: Option<Arc<AuditLog>>) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Records a replay run in the audit trail: a structured log line, and
+    /// the audit log when one is configured. Returns where it was written.
+    pub async fn audit(
+        &self,
+        ctx: &AuditContext,
+        started_ms: i64,
+        summary: &ReplaySummary,
+    ) -> Result<Option<String>, AuditError> {
+        let record = AuditRecord::new(ctx, &self.cfg, started_ms, summary);
+        tracing::info!(
+            audit = %serde_json::to_string(&record).unwrap_or_default(),
+            "replay audit"
+        );
+        match &self.audit {
+            Some(log) => log.write(&record).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Its configuration.
     pub fn config(&self) -> &ReplayerConfig {
         &self.cfg
@@ -185,6 +214,7 @@ impl Replayer {
             repair: self.repair.clone(),
             next_slot: tokio::sync::Mutex::new(Instant::now()),
             done: self.done.clone(),
+            audit: self.audit.clone(),
         }
     }
 
@@ -287,6 +317,7 @@ impl Replayer {
             match plan {
                 Plan::Replay(_) => summary.would_replay += 1,
                 Plan::Park { .. } => summary.parked += 1,
+                Plan::Refuse { .. } => summary.refused += 1,
             }
             return Verdict::Keep;
         }
@@ -319,6 +350,11 @@ impl Replayer {
                 }
             }
             Plan::Park { reason } => self.park(&letter, value, &reason, deadline, summary).await,
+            Plan::Refuse { reason } => {
+                tracing::warn!(reason, topic = ?letter.topic, offset = ?letter.offset, "dead letter kept");
+                summary.refused += 1;
+                Verdict::Keep
+            }
         }
     }
 

@@ -4,6 +4,7 @@
 //! point to ([`fetch_back`]), and running it all ([`job`]) so that a dead
 //! letter is acknowledged only after its replay was confirmed.
 
+pub mod audit;
 pub mod fetch_back;
 pub mod inspect;
 pub mod job;
@@ -17,8 +18,8 @@ mod stored;
 mod summary;
 
 pub use job::{ReplaySummary, Replayer, ReplayerConfig, Verdict, WriteError};
-pub use plan::{Filters, Plan, ReplayRecord, ReplaySettings};
+pub use plan::{AllowedTargets, Filters, Plan, ReplayRecord, ReplaySettings};
 pub use reader::{DlqItem, DlqReader, ReaderError};
 pub use repair::{Repair, RepairError};
-pub use run::{run_job, ReplaySetup};
+pub use run::{run_job, run_job_until, ReplaySetup};
 pub use stored::{FetchBack, Format, ParseError, Parsed, StoredDeadLetter, StoredValue};

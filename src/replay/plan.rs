@@ -48,6 +48,70 @@ impl Filters {
     }
 }
 
+/// The topics a replay may write to: a replay pointed at the wrong topic
+/// is how a DLQ tool does harm. Entries are topic names, prefixes ending in
+/// `*`, and [`AllowedTargets::ORIGINAL`], the letter's own topic (the
+/// default, and the only entry of the default list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedTargets(Vec<String>);
+
+impl AllowedTargets {
+    /// The letter's original topic.
+    pub const ORIGINAL: &'static str = "@original";
+
+    /// Only the letter's original topic.
+    pub fn original_only() -> Self {
+        Self(vec![Self::ORIGINAL.to_owned()])
+    }
+
+    /// A comma-separated list, e.g. `@original,orders-retry,sandbox-*`.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let entries: Vec<String> = list
+            .split(',')
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if entries.is_empty() {
+            return Err("an empty list allows no replay at all".into());
+        }
+        if let Some(bad) = entries
+            .iter()
+            .find(|e| e.as_str() == "*" || e.strip_suffix('*').unwrap_or(e).contains('*'))
+        {
+            return Err(format!(
+                "{bad:?}: entries are topic names, prefixes ending in *, or {}",
+                Self::ORIGINAL
+            ));
+        }
+        Ok(Self(entries))
+    }
+
+    /// Whether a replay of a letter from `original` may write to `target`.
+    pub fn allows(&self, target: &str, original: Option<&str>) -> bool {
+        self.0.iter().any(|e| {
+            if e == Self::ORIGINAL {
+                original == Some(target)
+            } else if let Some(prefix) = e.strip_suffix('*') {
+                target.starts_with(prefix)
+            } else {
+                e == target
+            }
+        })
+    }
+}
+
+impl Default for AllowedTargets {
+    fn default() -> Self {
+        Self::original_only()
+    }
+}
+
+impl std::fmt::Display for AllowedTargets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(","))
+    }
+}
+
 /// Where replays go and when the loop guard stops them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -56,25 +120,26 @@ pub struct ReplaySettings {
     pub target_topic: Option<String>,
     /// Loop guard: a dead letter replayed this often is parked instead.
     pub max_replays: u32,
+    /// Where replays may write; a letter whose target is not allowed is
+    /// refused and kept.
+    pub allowed_targets: AllowedTargets,
 }
 
 impl ReplaySettings {
     /// Replays to `target_topic` (`None`: the original) until a letter was
-    /// replayed `max_replays` times.
+    /// replayed `max_replays` times; only the original topic is allowed.
     pub fn new(target_topic: Option<String>, max_replays: u32) -> Self {
         Self {
             target_topic,
             max_replays,
+            allowed_targets: AllowedTargets::default(),
         }
     }
 }
 
 impl Default for ReplaySettings {
     fn default() -> Self {
-        Self {
-            target_topic: None,
-            max_replays: 3,
-        }
+        Self::new(None, 3)
     }
 }
 
@@ -100,6 +165,11 @@ pub enum Plan {
     Replay(ReplayRecord),
     /// Send it to the parking lot.
     Park {
+        /// Why.
+        reason: String,
+    },
+    /// Keep it: its target is not allowed.
+    Refuse {
         /// Why.
         reason: String,
     },
@@ -140,6 +210,14 @@ pub fn plan(d: &StoredDeadLetter, value: Option<Vec<u8>>, s: &ReplaySettings) ->
             reason: "original topic unknown and no target topic given".into(),
         };
     };
+    if !s.allowed_targets.allows(&topic, d.topic.as_deref()) {
+        return Plan::Refuse {
+            reason: format!(
+                "replay target {topic} is not on the allow-list ({})",
+                s.allowed_targets
+            ),
+        };
+    }
     let mut headers: Vec<Header> = headers
         .into_iter()
         .filter(|h| h.name != H_REPLAY_COUNT)
@@ -206,6 +284,46 @@ pub fn to_letter(
     .with_replay_count(d.replay_count)
 }
 
+/// A stored dead letter as the letter it was, with `value` (resolved if it
+/// was claim-checked): for writing it into another DLQ (`import`) without
+/// changing what it says.
+pub fn restore(d: &StoredDeadLetter, value: Option<Vec<u8>>, now_ms: i64) -> DeadLetter {
+    let record = KafkaRecord::builder(
+        d.topic.clone().unwrap_or_else(|| "unknown".to_owned()),
+        d.partition.unwrap_or(0),
+        d.offset.unwrap_or(-1),
+    )
+    .timestamp_opt(d.timestamp)
+    .timestamp_type(d.timestamp_type.clone())
+    .key(d.key.clone())
+    .value(value)
+    .headers(d.headers.clone())
+    .build();
+    let arn = d.source.clone().filter(|s| s.starts_with("arn:"));
+    let source = BatchSource {
+        event_source: if arn.is_some() {
+            crate::event::SOURCE_MSK.to_owned()
+        } else {
+            d.source
+                .clone()
+                .unwrap_or_else(|| crate::event::SOURCE_SELF_MANAGED.to_owned())
+        },
+        event_source_arn: arn,
+        bootstrap_servers: d.bootstrap_servers.clone(),
+    };
+    DeadLetter::new(
+        Arc::new(source),
+        DeadRecord::Decoded(record),
+        d.kind.unwrap_or(DlqKind::RetriesExhausted),
+        d.error_type.clone().unwrap_or_else(|| "Unknown".to_owned()),
+        d.error_message.clone().unwrap_or_default(),
+    )
+    .with_failed_at_ms(d.failed_at_ms.unwrap_or(now_ms))
+    .with_attempts(d.attempts.unwrap_or(0))
+    .with_consumer(Arc::from(d.consumer.as_deref().unwrap_or("msk-dlq-import")))
+    .with_replay_count(d.replay_count)
+}
+
 /// The inline value, if the letter has one (claim-checked values are
 /// fetched by the caller).
 pub fn inline_value(d: &StoredDeadLetter) -> Option<Option<Vec<u8>>> {
@@ -227,6 +345,8 @@ mod tests {
             partition: Some(2),
             offset: Some(9),
             timestamp: Some(1),
+            timestamp_type: None,
+            attempts: None,
             key: Some(b"k".to_vec()),
             value: StoredValue::Inline(Some(b"v".to_vec())),
             headers: vec![Header::new("trace", b"t".to_vec())],
@@ -274,14 +394,33 @@ mod tests {
 
     #[test]
     fn override_topic_lets_the_producer_pick_the_partition() {
-        let s = ReplaySettings {
-            target_topic: Some("orders-retry".into()),
-            max_replays: 3,
-        };
+        let mut s = ReplaySettings::new(Some("orders-retry".into()), 3);
+        s.allowed_targets = AllowedTargets::parse("orders-retry").unwrap();
         let Plan::Replay(r) = plan(&dead(0), None, &s) else {
             panic!()
         };
         assert_eq!((r.topic.as_str(), r.partition), ("orders-retry", None));
+    }
+
+    #[test]
+    fn only_allowed_targets_are_written() {
+        // By default only the letter's own topic.
+        let s = ReplaySettings::new(Some("payments".into()), 3);
+        assert!(matches!(plan(&dead(0), None, &s), Plan::Refuse { .. }));
+        assert!(matches!(
+            plan(&dead(0), None, &ReplaySettings::default()),
+            Plan::Replay(_)
+        ));
+        let list = AllowedTargets::parse("@original, sandbox-*").unwrap();
+        assert!(list.allows("orders", Some("orders")));
+        assert!(list.allows("sandbox-orders", Some("orders")));
+        assert!(!list.allows("payments", Some("orders")));
+        assert!(!list.allows("orders", None), "no original topic known");
+        assert!(AllowedTargets::parse(" , ").is_err());
+        assert!(AllowedTargets::parse("*").is_err());
+        assert!(AllowedTargets::parse("a*b").is_err());
+        // The loop guard parks before the target is judged.
+        assert!(matches!(plan(&dead(3), None, &s), Plan::Park { .. }));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Running replays: draining a whole DLQ through a [`Replayer`], and
 //! building one from its settings.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::audit::{AuditLog, AuditTarget, TouchedLetter};
 use super::job::{ReplaySummary, Replayer, ReplayerConfig, Verdict};
 use super::reader::{DlqReader, ReaderError};
 use super::repair::Repair;
@@ -18,10 +20,29 @@ pub async fn run_job(
     replayer: &Replayer,
     limit: Option<u64>,
     deadline: Instant,
+    progress: impl FnMut(&ReplaySummary),
+) -> Result<ReplaySummary, ReaderError> {
+    let never = AtomicBool::new(false);
+    run_job_until(source, replayer, limit, deadline, &never, progress).await
+}
+
+/// [`run_job`] that also stops cleanly once `stop` is set (an operator's
+/// Ctrl-C): the letter in flight is finished, every other message read is
+/// left untouched in the DLQ, and the summary says `paused`.
+pub async fn run_job_until(
+    source: &mut DlqReader,
+    replayer: &Replayer,
+    limit: Option<u64>,
+    deadline: Instant,
+    stop: &AtomicBool,
     mut progress: impl FnMut(&ReplaySummary),
 ) -> Result<ReplaySummary, ReaderError> {
     let mut summary = ReplaySummary::default();
     loop {
+        if stop.load(Ordering::SeqCst) {
+            summary.paused = true;
+            break;
+        }
         // Stop early enough to settle what was read before the deadline.
         let stop_reading = deadline
             .checked_sub(Duration::from_secs(5))
@@ -36,6 +57,11 @@ pub async fn run_job(
         let mut done = Vec::new();
         let mut kept = Vec::new();
         for item in &items {
+            if stop.load(Ordering::SeqCst) {
+                summary.paused = true;
+                kept.push(item);
+                continue;
+            }
             let verdict = match &item.parsed {
                 Ok(parsed) if limit.is_none_or(|l| summary.letters < l) => {
                     replayer
@@ -49,6 +75,10 @@ pub async fn run_job(
                     Verdict::Keep
                 }
             };
+            summary.touched.push(TouchedLetter {
+                id: item.id.clone(),
+                acknowledged: verdict == Verdict::Done,
+            });
             match verdict {
                 Verdict::Done => done.push(item),
                 Verdict::Keep => kept.push(item),
@@ -74,6 +104,8 @@ pub struct ReplaySetup {
     pub parking: crate::sink::SinkConfig,
     /// The claim-check bucket to read large values from.
     pub bucket: Option<String>,
+    /// Where replay audit records go (always also a log line).
+    pub audit: Option<AuditTarget>,
 }
 
 impl ReplaySetup {
@@ -109,6 +141,12 @@ impl ReplaySetup {
         if cfg.bootstrap_servers.is_none() {
             cfg.bootstrap_servers = self.connection.bootstrap_servers.clone();
         }
-        Ok(Replayer::new(cfg, pool, parking, claim, repair))
+        let audit = match self.audit {
+            Some(target) => Some(Arc::new(
+                AuditLog::open(target, pool.clone(), cfg.bootstrap_servers.clone()).await,
+            )),
+            None => None,
+        };
+        Ok(Replayer::new(cfg, pool, parking, claim, repair).with_audit(audit))
     }
 }

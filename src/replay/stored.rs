@@ -34,6 +34,20 @@ impl Format {
             Format::KafkaConnect => "kafka-connect",
         }
     }
+
+    /// The format named by [`Format::as_str`].
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Format::KafkaRecord,
+            Format::Envelope,
+            Format::LambdaKafkaDestination,
+            Format::LambdaPayload,
+            Format::SpringKafka,
+            Format::KafkaConnect,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == name)
+    }
 }
 
 /// Where the dead record's value is.
@@ -59,6 +73,10 @@ pub struct StoredDeadLetter {
     pub offset: Option<i64>,
     /// Original timestamp, epoch ms.
     pub timestamp: Option<i64>,
+    /// `CREATE_TIME` or `LOG_APPEND_TIME`, when known.
+    pub timestamp_type: Option<String>,
+    /// Handler calls before it was dead-lettered, when known.
+    pub attempts: Option<u32>,
     /// Original key.
     pub key: Option<Vec<u8>>,
     /// Original value, or where it is.

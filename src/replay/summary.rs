@@ -1,10 +1,17 @@
 //! What a replay run did, counted by letter.
 
 /// What a replay run did, by letter.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
+#[serde(default)]
 pub struct ReplaySummary {
+    /// The DLQ messages handled, for the audit trail (not in the JSON).
+    #[serde(skip)]
+    pub touched: Vec<super::audit::TouchedLetter>,
+    /// Stopped on request before the DLQ was drained; a new run resumes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
     /// DLQ messages read.
     pub messages: u64,
     /// Dead letters in them.
@@ -40,6 +47,8 @@ pub struct ReplaySummary {
 impl ReplaySummary {
     /// Adds `o`'s counts to these.
     pub fn add(&mut self, o: &ReplaySummary) {
+        self.paused |= o.paused;
+        self.touched.extend(o.touched.iter().cloned());
         self.messages += o.messages;
         self.letters += o.letters;
         self.replayed += o.replayed;

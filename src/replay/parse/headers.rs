@@ -19,6 +19,8 @@ pub(super) struct Scheme {
     partition: &'static str,
     offset: &'static str,
     timestamp: Option<&'static str>,
+    timestamp_type: Option<&'static str>,
+    attempts: Option<&'static str>,
     kind: Option<&'static str>,
     error_type: &'static str,
     error_message: &'static str,
@@ -37,6 +39,8 @@ pub(super) const SCHEMES: [Scheme; 3] = [
         partition: ours::ORIGINAL_PARTITION,
         offset: ours::ORIGINAL_OFFSET,
         timestamp: Some(ours::ORIGINAL_TIMESTAMP),
+        timestamp_type: Some(ours::ORIGINAL_TIMESTAMP_TYPE),
+        attempts: Some(ours::ATTEMPTS),
         kind: Some(ours::KIND),
         error_type: ours::ERROR_TYPE,
         error_message: ours::ERROR_MESSAGE,
@@ -53,6 +57,8 @@ pub(super) const SCHEMES: [Scheme; 3] = [
         partition: "kafka_dlt-original-partition",
         offset: "kafka_dlt-original-offset",
         timestamp: Some("kafka_dlt-original-timestamp"),
+        timestamp_type: Some("kafka_dlt-original-timestamp-type"),
+        attempts: None,
         kind: None,
         error_type: "kafka_dlt-exception-fqcn",
         error_message: "kafka_dlt-exception-message",
@@ -69,6 +75,8 @@ pub(super) const SCHEMES: [Scheme; 3] = [
         partition: "__connect.errors.partition",
         offset: "__connect.errors.offset",
         timestamp: None,
+        timestamp_type: None,
+        attempts: None,
         kind: None,
         error_type: "__connect.errors.exception.class.name",
         error_message: "__connect.errors.exception.message",
@@ -160,6 +168,13 @@ impl Scheme {
             offset: num(self.offset)?,
             // -1: the record had no timestamp.
             timestamp: self.timestamp.map(|t| number(t, -1)).transpose()?.flatten(),
+            timestamp_type: self.timestamp_type.and_then(info),
+            attempts: self
+                .attempts
+                .map(|a| number(a, 0))
+                .transpose()?
+                .flatten()
+                .and_then(|n| u32::try_from(n).ok()),
             // A malformed record's value is its raw JSON as received: replay
             // decodes the record it describes, if it can now be decoded.
             key: key.map(<[u8]>::to_vec),

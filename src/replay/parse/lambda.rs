@@ -48,6 +48,8 @@ pub(super) fn from_document(v: &Value, format: Format) -> Result<Parsed, ParseEr
                 partition: Some(r.partition()),
                 offset: Some(r.offset()),
                 timestamp: r.timestamp(),
+                timestamp_type: r.timestamp_type().map(str::to_owned),
+                attempts: None,
                 key: r.key().map(<[u8]>::to_vec),
                 value: StoredValue::Inline(r.value().map(<[u8]>::to_vec)),
                 headers: r

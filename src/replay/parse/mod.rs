@@ -81,6 +81,8 @@ pub fn from_envelope(env: Envelope) -> Result<StoredDeadLetter, ParseError> {
         partition: env.source.partition,
         offset: env.source.offset,
         timestamp: env.source.timestamp,
+        timestamp_type: env.source.timestamp_type.clone(),
+        attempts: Some(env.attempts),
         key: env.key_bytes().map_err(damaged)?,
         value,
         headers: env.header_list().map_err(damaged)?,
