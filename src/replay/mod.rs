@@ -13,6 +13,7 @@ pub mod plan;
 pub mod purge;
 pub mod reader;
 mod repair;
+mod route;
 mod run;
 mod stored;
 mod summary;
