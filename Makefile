@@ -42,6 +42,9 @@ lint:
 	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p msk-dlq
 	scripts/check-template.sh
 
+bench-compare: ## Side by side with Powertools: same event, same Runtime API, same run
+	scripts/bench-compare.sh
+
 bench: ## Throughput benchmarks (criterion)
 	cargo bench -p msk-dlq --bench batch
 

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Side by side, same machine, same run: one Lambda Runtime API serves the
+# same Kafka event again and again to msk-dlq's consumer (no-op and JSON
+# handlers), to Powertools for AWS Lambda (Python) BatchProcessor(Kafka)
+# handlers under AWS's runtime interface client, and to a floor (a runtime
+# that reads the event and answers without parsing). Prints one table per
+# event with ratios against msk-dlq.
+#
+#   scripts/bench-compare.sh                     all events
+#   EVENTS="10000x300" scripts/bench-compare.sh  some (RECORDSxVALUE_BYTES)
+#   NODE=1 scripts/bench-compare.sh              also Powertools TypeScript (npm)
+#   WARMUP=5 ITERATIONS=50                        per function and event
+#
+# Powertools is installed into .venv-bench (git-ignored) from
+# bench/python/requirements.txt; nothing goes into the machine's Python.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+WARMUP=${WARMUP:-5}
+ITERATIONS=${ITERATIONS:-50}
+EVENTS=${EVENTS:-"100x100 1000x100 10000x100 100x300 1000x300 10000x300"}
+NODE=${NODE:-0}
+export VENV=$ROOT/.venv-bench
+
+echo "== build (release)" >&2
+cargo build --release --quiet -p msk-dlq-bench -p msk-dlq-dev
+B=$TARGET/release/bench-compare
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' ||
+  { echo "bench-compare: Powertools needs Python >= 3.9 (python3 on PATH)" >&2; exit 1; }
+bench/python/run-python.sh --setup
+[[ $NODE == 1 ]] && bench/node/run-node.sh --setup
+
+EV_DIR=$TARGET/bench-events
+mkdir -p "$EV_DIR"
+for e in $EVENTS; do
+  f=$EV_DIR/msk-$e.json
+  [[ -s $f ]] || "$TARGET/release/msk-dlq-dev" gen-event --records "${e%x*}" --value-bytes "${e#*x}" --partitions 8 > "$f"
+done
+
+OUT=$TARGET/bench-results/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
+mkdir -p "$(dirname "$OUT")"
+run() { # LABEL EVENT [--env K=V ...] -- CMD...
+  local label=$1 ev=$2; shift 2
+  "$B" --event "$EV_DIR/msk-$ev.json" --warmup "$WARMUP" --iterations "$ITERATIONS" \
+    --name "$label" --append "$OUT" "$@" >&2
+}
+for ev in $EVENTS; do
+  echo "== $ev" >&2
+  run floor "$ev" -- "$TARGET/release/floor-runtime"
+  for h in noop json; do
+    run "msk-dlq-$h" "$ev" --env BENCH_HANDLER=$h --env MSK_DLQ_SINK=none -- "$TARGET/release/bench-consumer"
+    run "powertools-py-$h" "$ev" -- bench/python/run-python.sh "handlers.${h}_handler"
+    [[ $NODE == 1 ]] && run "powertools-ts-$h" "$ev" -- bench/node/run-node.sh "handlers.$h"
+  done
+done
+echo >&2
+echo "results: $OUT" >&2
+"$B" --compare "$OUT" --baseline msk-dlq-noop
