@@ -11,6 +11,18 @@ pub const ORIGINAL_OFFSET: &str = "dlq.original.offset";
 pub const ORIGINAL_TIMESTAMP: &str = "dlq.original.timestamp";
 /// `CREATE_TIME` or `LOG_APPEND_TIME`.
 pub const ORIGINAL_TIMESTAMP_TYPE: &str = "dlq.original.timestamp-type";
+/// The key's schema format (`AVRO`, `PROTOBUF`, `JSON`), from Lambda's
+/// `keySchemaMetadata`.
+pub const ORIGINAL_KEY_DATA_FORMAT: &str = "dlq.original.key.data-format";
+/// The key's schema id in its registry (a number or a UUID).
+pub const ORIGINAL_KEY_SCHEMA_ID: &str = "dlq.original.key.schema-id";
+/// The value's schema format, from Lambda's `valueSchemaMetadata`.
+pub const ORIGINAL_VALUE_DATA_FORMAT: &str = "dlq.original.value.data-format";
+/// The value's schema id in its registry.
+pub const ORIGINAL_VALUE_SCHEMA_ID: &str = "dlq.original.value.schema-id";
+/// How Lambda delivered the record: `SOURCE` (framing removed) or `JSON`
+/// (converted), the mapping's `EventRecordFormat`.
+pub const ORIGINAL_RECORD_FORMAT: &str = "dlq.original.record-format";
 /// The event source ARN, or `SelfManagedKafka`.
 pub const SOURCE: &str = "dlq.source";
 /// The function (or configured consumer name) that dead-lettered it.

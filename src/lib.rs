@@ -11,9 +11,9 @@
 //!
 //! impl RecordHandler for Orders {
 //!     async fn handle(&self, record: &KafkaRecord, _ctx: &RecordContext) -> Result<(), HandlerError> {
-//!         serde_json::from_slice::<serde_json::Value>(record.value().unwrap_or(b"null"))
-//!             .map(drop)
-//!             .map_err(|e| HandlerError::permanent("InvalidOrder", e.to_string()))
+//!         // Not JSON, or JSON of another shape: a `permanent` error.
+//!         let _order: serde_json::Value = record.value_json()?;
+//!         Ok(())
 //!     }
 //! }
 //!
@@ -29,7 +29,8 @@
 //! it in this list:
 //!
 //! 1. leaves: [`codec`], [`headers`], [`record`], [`backoff`], and the clock;
-//! 2. [`event`]: decoding what Lambda sends;
+//! 2. [`event`]: decoding what Lambda sends; [`schema`]: registry framing,
+//!    wire-format decisions and typed values;
 //! 3. [`letter`]: outgoing dead-letter formats;
 //! 4. [`kafka`]: Kafka clients (connection, producer pool);
 //! 5. [`sink`]: where dead letters go;
@@ -66,6 +67,7 @@ pub mod metrics;
 pub mod record;
 #[cfg(feature = "replay")]
 pub mod replay;
+pub mod schema;
 pub mod sink;
 #[cfg(feature = "testing")]
 pub mod testing;

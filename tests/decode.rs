@@ -199,3 +199,76 @@ fn a_repeated_partition_key_keeps_every_record() {
         .collect();
     assert_eq!(offsets, vec![Some(1), Some(2)]);
 }
+
+/// The three ways a registry shows in an event: framing removed with
+/// metadata (`SOURCE`), values converted to JSON with metadata (`JSON`),
+/// and framing still on the value (a producer's registry serializer, no
+/// registry on the mapping).
+#[test]
+fn schema_registry_events_in_every_framing() {
+    use msk_dlq::schema::{Framing, SchemaId};
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Order {
+        order_id: String,
+        amount: f64,
+    }
+    let want = Order {
+        order_id: "o-1".into(),
+        amount: 10.5,
+    };
+    let of = |name: &str| -> Vec<msk_dlq::KafkaRecord> {
+        records(&read_event(name))
+            .into_iter()
+            .map(|e| match e {
+                Entry::Record(r) => r,
+                Entry::Malformed(m) => panic!("{name}: {m:?}"),
+            })
+            .collect()
+    };
+    let source = of("msk-schema-source.json");
+    let formats: Vec<_> = source
+        .iter()
+        .map(|r| r.value_schema().and_then(|m| m.data_format.clone()))
+        .collect();
+    assert_eq!(
+        formats,
+        [
+            Some("AVRO".into()),
+            Some("PROTOBUF".into()),
+            Some("JSON".into())
+        ]
+    );
+    assert_eq!(source[2].value_json::<Order>().unwrap(), want);
+    assert!(
+        source[0].value_json::<Order>().is_err(),
+        "Avro binary is not JSON"
+    );
+
+    for r in of("msk-schema-json.json") {
+        assert!(r.value_schema().is_some());
+        assert_eq!(r.value_json::<Order>().unwrap(), want);
+    }
+
+    let framed = of("msk-schema-framed.json");
+    assert!(framed.iter().all(|r| r.value_schema().is_none()));
+    let (f, _) = Framing::split_confluent(framed[0].value().unwrap(), false).unwrap();
+    assert_eq!(f.schema_id(), SchemaId::Confluent(7));
+    let (f, payload) = Framing::split_confluent(framed[1].value().unwrap(), true).unwrap();
+    assert_eq!(
+        f,
+        Framing::Confluent {
+            schema_id: 12,
+            message_indexes: Some(vec![0])
+        }
+    );
+    assert_eq!(
+        payload,
+        source[1].value().unwrap(),
+        "the same Protobuf bytes"
+    );
+    assert_eq!(
+        framed[2].value_json::<Order>().unwrap(),
+        want,
+        "Glue framing skipped"
+    );
+}

@@ -414,8 +414,11 @@ fn needed_actions(function: &str) -> std::collections::BTreeSet<String> {
         "ec2:DescribeSubnets",
         "ec2:DescribeSecurityGroups",
         "ec2:DescribeVpcs",
-        // SCRAM secrets for the mappings.
+        // SCRAM secrets for the mappings, and a registry's credentials.
         "secretsmanager:GetSecretValue",
+        // The mapping's Glue schema registry validation.
+        "glue:GetRegistry",
+        "glue:GetSchemaVersion",
         // The idempotent producer (rdkafka) and what it writes.
         "kafka-cluster:WriteData",
         "kafka-cluster:WriteDataIdempotently",
@@ -524,4 +527,35 @@ fn what_each_function_calls_is_granted() {
             );
         }
     }
+}
+
+#[test]
+fn schema_registry_is_optional_and_the_consumer_knows_the_record_format() {
+    let t = template();
+    let consumer = &t["Resources"]["ConsumerFunction"]["Properties"];
+    let event = &consumer["Events"]["Orders"]["Properties"];
+    let cfg = &event["SchemaRegistryConfig"];
+    // !If [HasSchemaRegistry, {...}, !Ref AWS::NoValue]: nothing without a URI.
+    let branches = untag(cfg);
+    let text = serde_yaml::to_string(branches).unwrap();
+    assert!(text.contains("HasSchemaRegistry"), "{text}");
+    assert!(text.contains("SchemaRegistryURI"), "{text}");
+    assert!(text.contains("EventRecordFormat"), "{text}");
+    let env = serde_yaml::to_string(
+        &consumer["Environment"]["Variables"]["MSK_DLQ_SCHEMA_RECORD_FORMAT"],
+    )
+    .unwrap();
+    assert!(
+        env.contains("SchemaRecordFormat"),
+        "dead letters must learn the mapping's EventRecordFormat: {env}"
+    );
+    let params = &t["Parameters"];
+    assert_eq!(params["SchemaRegistryUri"]["Default"].as_str(), Some(""));
+    let reprocessor =
+        serde_yaml::to_string(&t["Resources"]["ReprocessorFunction"]["Properties"]["Environment"])
+            .unwrap();
+    assert!(
+        reprocessor.contains("MSK_DLQ_REPLAY_WIRE_FORMAT"),
+        "{reprocessor}"
+    );
 }

@@ -97,6 +97,14 @@ impl HandlerError {
     }
 }
 
+impl From<crate::schema::ValueError> for HandlerError {
+    /// A value that cannot be read will not become readable by retrying:
+    /// `permanent`, typed `SchemaMismatch` or `DeserializationError`.
+    fn from(e: crate::schema::ValueError) -> Self {
+        HandlerError::permanent(e.error_type(), e.to_string()).with_source(e)
+    }
+}
+
 /// What a handler knows about the call it is in.
 #[derive(Debug, Clone)]
 #[non_exhaustive]

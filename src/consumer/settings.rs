@@ -104,6 +104,9 @@ pub struct ConsumerSettings {
     pub identifier_key: IdentifierKey,
     /// Holds poison records back when there are too many of them.
     pub flood_guard: super::FloodGuard,
+    /// The mapping's `EventRecordFormat` when it uses a schema registry;
+    /// dead letters keep it so a replay can restore the wire format.
+    pub record_format: Option<crate::schema::RecordFormat>,
 }
 
 impl Default for ConsumerSettings {
@@ -121,6 +124,7 @@ impl Default for ConsumerSettings {
             metrics: MetricsSettings::default(),
             identifier_key: IdentifierKey::default(),
             flood_guard: super::FloodGuard::default(),
+            record_format: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::consumer::{
     BreakerSettings, ConsumerSettings, ExhaustionPolicy, FloodGuard, IdentifierKey,
     MetricsSettings, PartitionOrder, RetryPolicy,
 };
+use crate::schema::RecordFormat;
 
 /// Metrics settings from `MSK_DLQ_METRICS*` and the function name.
 pub fn metrics_settings(r: &mut Reader<'_>) -> MetricsSettings {
@@ -87,6 +88,14 @@ pub fn consumer_settings(r: &mut Reader<'_>) -> ConsumerSettings {
         min_records: r.int(VAR_FLOOD_MIN_RECORDS, 20u32, 1, 100_000),
         max_run: r.int(VAR_FLOOD_MAX_RUN, 0u32, 0, 1_000_000),
     };
+    let record_format = r.choice(
+        VAR_SCHEMA_RECORD_FORMAT,
+        None,
+        &[
+            ("SOURCE", Some(RecordFormat::Source)),
+            ("JSON", Some(RecordFormat::Json)),
+        ],
+    );
     ConsumerSettings {
         order,
         partition_concurrency,
@@ -101,6 +110,7 @@ pub fn consumer_settings(r: &mut Reader<'_>) -> ConsumerSettings {
         metrics: metrics_settings(r),
         identifier_key,
         flood_guard,
+        record_format,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::codec::parse_time;
 use crate::letter::DlqKind;
 use crate::replay::audit::AuditTarget;
 use crate::replay::{AllowedTargets, Filters, ReplaySettings, ReplaySetup, ReplayerConfig};
+use crate::schema::WireMode;
 use crate::sink::{Partitioning, SinkConfig, SinkKind};
 
 /// Replay filters, target, loop guard, rate and parking lot from
@@ -75,6 +76,16 @@ pub fn replay_setup(r: &mut Reader<'_>) -> ReplaySetup {
         rate_per_sec: (rate > 0).then_some(f64::from(rate)),
         bootstrap_servers: connection.bootstrap_servers.clone(),
         any_cluster: r.bool(VAR_REPLAY_ANY_CLUSTER, false),
+        wire_mode: r.choice(
+            VAR_REPLAY_WIRE_FORMAT,
+            WireMode::Auto,
+            &[
+                ("auto", WireMode::Auto),
+                ("reframe", WireMode::Reframe),
+                ("fetch-back", WireMode::FetchBack),
+                ("as-received", WireMode::AsReceived),
+            ],
+        ),
         consumer_name: Arc::from(
             r.string(VAR_FUNCTION_NAME)
                 .unwrap_or_else(|| "msk-dlq-reprocessor".to_owned())

@@ -76,6 +76,13 @@ pub const VAR_REGION: &str = "AWS_REGION";
 /// The region, second choice.
 pub const VAR_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
 
+/// The event source mapping's `EventRecordFormat` (`SOURCE` or `JSON`)
+/// when it validates records against a schema registry; kept on dead
+/// letters so a replay can restore the wire format.
+pub const VAR_SCHEMA_RECORD_FORMAT: &str = "MSK_DLQ_SCHEMA_RECORD_FORMAT";
+/// How a replay writes records that went through a schema registry:
+/// `auto`, `reframe`, `fetch-back` or `as-received`.
+pub const VAR_REPLAY_WIRE_FORMAT: &str = "MSK_DLQ_REPLAY_WIRE_FORMAT";
 /// Replay to this topic instead of the original.
 pub const VAR_TARGET_TOPIC: &str = "MSK_DLQ_REPLAY_TARGET_TOPIC";
 /// Loop guard: replays before a letter is parked.

@@ -84,6 +84,9 @@ pub struct ReplayJob {
     pub dry_run: bool,
     /// Replay here instead of the original topic.
     pub target_topic: Option<String>,
+    /// How records that went through a schema registry are written back:
+    /// `auto`, `reframe`, `fetch-back` or `as-received`.
+    pub wire_format: Option<String>,
     /// Only this original topic.
     pub topic: Option<String>,
     /// Only this kind.
@@ -307,6 +310,13 @@ async fn run_replay_job(
             )));
         }
         cfg.settings.target_topic = Some(t.clone());
+    }
+    if let Some(w) = &job.wire_format {
+        cfg.wire_mode = crate::schema::WireMode::parse(w).ok_or_else(|| {
+            bad(&format!(
+                "wireFormat {w:?} is not one of auto, reframe, fetch-back, as-received"
+            ))
+        })?;
     }
     let scoped = replayer.with_config(cfg);
     let mut source = match (&job.sqs_queue_url, &job.kafka_topic) {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DeadLetter, DeadRecord, DlqKind};
 use crate::codec::{decode_b64_field, encode_b64, rfc3339_ms, Base64Error};
-use crate::record::Header;
+use crate::record::{Header, SchemaMetadata};
 
 /// The envelope version this code writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -66,6 +66,15 @@ pub struct EnvelopeSource {
     /// Original timestamp type.
     #[serde(default)]
     pub timestamp_type: Option<String>,
+    /// Lambda's `keySchemaMetadata`, when a registry was involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_schema: Option<SchemaMetadata>,
+    /// Lambda's `valueSchemaMetadata`, when a registry was involved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_schema: Option<SchemaMetadata>,
+    /// The mapping's `EventRecordFormat` (`SOURCE` or `JSON`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_format: Option<String>,
 }
 
 /// A header of an [`Envelope`]: name and base64 value.
@@ -160,6 +169,11 @@ impl DeadLetter {
             DeadRecord::Decoded(r) => (r.timestamp_type().map(str::to_owned), None),
             DeadRecord::Malformed(m) => (None, Some(m.raw.clone())),
         };
+        let schema = self.schema();
+        let record_format = schema
+            .record_format
+            .filter(|_| schema.has_registry())
+            .map(|f| f.as_str().to_owned());
         Envelope {
             version: ENVELOPE_VERSION,
             source: EnvelopeSource {
@@ -171,6 +185,9 @@ impl DeadLetter {
                 offset: self.offset(),
                 timestamp: self.timestamp(),
                 timestamp_type,
+                key_schema: schema.key,
+                value_schema: schema.value,
+                record_format,
             },
             key: self.key().map(encode_b64),
             value: match &self.record {

@@ -17,6 +17,7 @@ use crate::codec::{rfc3339_ms, truncate_utf8};
 use crate::event::{BatchSource, MalformedRecord};
 use crate::headers as h;
 use crate::record::{Header, KafkaRecord};
+use crate::schema::{RecordFormat, SchemaFacts};
 
 /// What was dead-lettered: a decoded record, or one kept raw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,8 @@ pub struct DeadLetter {
     pub consumer: Arc<str>,
     /// Replay generation of the record (its `dlq.replay-count`).
     pub replay_count: u32,
+    /// The mapping's `EventRecordFormat`, when the consumer was told it.
+    pub record_format: Option<RecordFormat>,
 }
 
 impl DeadLetter {
@@ -87,6 +90,26 @@ impl DeadLetter {
             failed_at_ms: crate::clock::epoch_ms_now(),
             consumer: Arc::from(""),
             replay_count,
+            record_format: None,
+        }
+    }
+
+    /// Sets the mapping's `EventRecordFormat`.
+    #[must_use]
+    pub fn with_record_format(mut self, f: Option<RecordFormat>) -> Self {
+        self.record_format = f;
+        self
+    }
+
+    /// What the letter keeps of its record's schema.
+    pub fn schema(&self) -> SchemaFacts {
+        match &self.record {
+            DeadRecord::Decoded(r) => SchemaFacts::new(
+                r.key_schema().cloned(),
+                r.value_schema().cloned(),
+                self.record_format,
+            ),
+            DeadRecord::Malformed(_) => SchemaFacts::default(),
         }
     }
 
@@ -210,6 +233,31 @@ impl DeadLetter {
             if let Some(tt) = r.timestamp_type() {
                 push(h::ORIGINAL_TIMESTAMP_TYPE, tt.to_owned());
             }
+        }
+        let schema = self.schema();
+        for (m, format_name, id_name) in [
+            (
+                &schema.key,
+                h::ORIGINAL_KEY_DATA_FORMAT,
+                h::ORIGINAL_KEY_SCHEMA_ID,
+            ),
+            (
+                &schema.value,
+                h::ORIGINAL_VALUE_DATA_FORMAT,
+                h::ORIGINAL_VALUE_SCHEMA_ID,
+            ),
+        ] {
+            if let Some(m) = m {
+                if let Some(f) = &m.data_format {
+                    push(format_name, f.clone());
+                }
+                if let Some(id) = &m.schema_id {
+                    push(id_name, id.clone());
+                }
+            }
+        }
+        if let (true, Some(f)) = (schema.has_registry(), schema.record_format) {
+            push(h::ORIGINAL_RECORD_FORMAT, f.as_str().to_owned());
         }
         push(h::SOURCE, self.source.label().to_owned());
         push(h::CONSUMER, self.consumer.to_string());

@@ -8,11 +8,11 @@ use rdkafka::{Message as _, Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::job::{ReplaySummary, Replayer, Verdict};
-use super::stored::{FetchBack, Format, StoredDeadLetter, StoredValue};
+use super::stored::{kind_of_condition, FetchBack, Format, StoredDeadLetter, StoredValue};
 use crate::headers::is_ours;
 use crate::kafka::{headers_of, KafkaConnection, KafkaContext};
-use crate::letter::DlqKind;
 use crate::record::replay_count_of;
+use crate::schema::SchemaFacts;
 
 /// Why records could not be fetched back.
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +142,7 @@ fn fetch_back_blocking(
                     key: m.key().map(<[u8]>::to_vec),
                     value: StoredValue::Inline(m.payload().map(<[u8]>::to_vec)),
                     headers: headers.into_iter().filter(|h| !is_ours(&h.name)).collect(),
-                    kind: Some(DlqKind::RetriesExhausted),
+                    kind: Some(kind_of_condition(range.condition.as_deref())),
                     error_type: range.condition.clone(),
                     error_message: None,
                     failed_at_ms: None,
@@ -150,6 +150,8 @@ fn fetch_back_blocking(
                     consumer: None,
                     source: range.source.clone(),
                     bootstrap_servers: Some(bootstrap.to_owned()),
+                    // Read from the topic itself: these are the wire bytes.
+                    schema: SchemaFacts::default(),
                 });
                 if m.offset() >= range.last_offset {
                     return Ok((out, gone_part));
@@ -244,7 +246,7 @@ impl Replayer {
                     key: None,
                     value: StoredValue::Inline(None),
                     headers: Vec::new(),
-                    kind: Some(DlqKind::RetriesExhausted),
+                    kind: Some(kind_of_condition(range.condition.as_deref())),
                     error_type: range.condition.clone(),
                     error_message: Some(e.to_string()),
                     failed_at_ms: None,
@@ -252,6 +254,7 @@ impl Replayer {
                     consumer: None,
                     source: range.source.clone(),
                     bootstrap_servers: Some(bootstrap.clone()),
+                    schema: SchemaFacts::default(),
                 };
                 if self
                     .park(&stub, None, &e.to_string(), deadline, summary)

@@ -9,7 +9,8 @@ use super::reader::DlqItem;
 use super::stored::{Format, Parsed, StoredDeadLetter, StoredValue};
 use crate::codec::{decode_b64_field, encode_b64, parse_rfc3339_ms, rfc3339_ms};
 use crate::letter::{DlqKind, ValueLocation};
-use crate::record::Header;
+use crate::record::{Header, SchemaMetadata};
+use crate::schema::{RecordFormat, SchemaFacts};
 
 /// Bytes as JSON, without loss: a string when they are UTF-8 text (so text
 /// stays readable), else `{"base64": "..."}`.
@@ -99,6 +100,15 @@ pub struct LetterView {
     pub value_bytes: Option<usize>,
     /// Headers in order.
     pub headers: Vec<(String, ExportBytes)>,
+    /// The key's schema-registry metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_schema: Option<SchemaMetadata>,
+    /// The value's schema-registry metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_schema: Option<SchemaMetadata>,
+    /// How Lambda delivered the record (`SOURCE` or `JSON`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_format: Option<String>,
 }
 
 impl LetterView {
@@ -134,6 +144,9 @@ impl LetterView {
                 .iter()
                 .map(|h| (h.name.clone(), ExportBytes(h.value.clone())))
                 .collect(),
+            key_schema: d.schema.key.clone(),
+            value_schema: d.schema.value.clone(),
+            record_format: d.schema.record_format.map(|f| f.as_str().to_owned()),
         }
     }
 
@@ -178,6 +191,11 @@ impl LetterView {
             consumer: self.consumer.clone(),
             source: self.source.clone(),
             bootstrap_servers: self.bootstrap_servers.clone(),
+            schema: SchemaFacts::new(
+                self.key_schema.clone(),
+                self.value_schema.clone(),
+                self.record_format.as_deref().and_then(RecordFormat::parse),
+            ),
         })
     }
 }
@@ -211,6 +229,9 @@ pub struct Stats {
     pub by_kind: BTreeMap<String, u64>,
     /// Letters by error type.
     pub by_error_type: BTreeMap<String, u64>,
+    /// Letters that went through a schema registry, by value schema (see
+    /// [`schema_label`]).
+    pub by_schema: BTreeMap<String, u64>,
     /// When the oldest letter failed, epoch ms.
     pub oldest_ms: Option<i64>,
     /// When the newest letter failed, epoch ms.
@@ -250,6 +271,9 @@ impl Stats {
                         .entry(l.kind.map_or("unknown".to_owned(), |k| k.to_string()))
                         .or_default() += 1;
                     *self.by_error_type.entry(key(&l.error_type)).or_default() += 1;
+                    if let Some(s) = schema_label(&l.schema) {
+                        *self.by_schema.entry(s).or_default() += 1;
+                    }
                     if let Some(t) = l.failed_at_ms.or(item.enqueued_ms) {
                         self.oldest_ms = Some(self.oldest_ms.map_or(t, |o| o.min(t)));
                         self.newest_ms = Some(self.newest_ms.map_or(t, |n| n.max(t)));
@@ -258,6 +282,19 @@ impl Stats {
             }
         }
     }
+}
+
+/// A letter's schema facts at a glance, `None` without a registry: the
+/// value's (else the key's) format and schema id, and how Lambda delivered
+/// the record, e.g. `AVRO 7 SOURCE`, `PROTOBUF 3f2c…-… ?`.
+pub fn schema_label(s: &SchemaFacts) -> Option<String> {
+    let m = s.value.as_ref().or(s.key.as_ref())?;
+    Some(format!(
+        "{} {} {}",
+        m.data_format.as_deref().unwrap_or("?"),
+        m.schema_id.as_deref().unwrap_or("?"),
+        s.record_format.map_or("?", RecordFormat::as_str)
+    ))
 }
 
 /// `1h 02m`, `3d 4h`, `12s`: the age of the oldest dead letter at a glance.

@@ -15,7 +15,9 @@ use super::plan::{plan, to_letter, Filters, Plan, ReplayRecord, ReplaySettings};
 use super::repair::Repair;
 use super::stored::{Parsed, StoredDeadLetter, StoredValue};
 pub use super::summary::ReplaySummary;
+use super::wire::WireOutcome;
 use crate::kafka::{OutRecord, ProduceError, ProducerPool};
+use crate::schema::WireMode;
 use crate::sink::{send_by_deadline, DeadLetterSink, LargeValueStore};
 
 /// Why a replay was not written.
@@ -60,6 +62,8 @@ pub struct ReplayerConfig {
     pub any_cluster: bool,
     /// `dlq.consumer` of parked letters.
     pub consumer_name: Arc<str>,
+    /// How letters that went through a schema registry are written back.
+    pub wire_mode: WireMode,
 }
 
 impl Default for ReplayerConfig {
@@ -72,6 +76,7 @@ impl Default for ReplayerConfig {
             bootstrap_servers: None,
             any_cluster: false,
             consumer_name: Arc::from("msk-dlq-replay"),
+            wire_mode: WireMode::Auto,
         }
     }
 }
@@ -299,6 +304,17 @@ impl Replayer {
                     reason: format!("repair hook refused: {e}"),
                 },
             };
+        }
+        if let Plan::Replay(record) = &mut plan {
+            match self.restore_wire(&letter, record, deadline, summary).await {
+                WireOutcome::Ready => {}
+                WireOutcome::Refuse(reason) => plan = Plan::Refuse { reason },
+                WireOutcome::Retry(reason) => {
+                    tracing::warn!(reason, topic = ?letter.topic, offset = ?letter.offset, "original bytes could not be read; dead letter kept");
+                    summary.failed += 1;
+                    return Verdict::Keep;
+                }
+            }
         }
         if self.cfg.dry_run {
             match plan {

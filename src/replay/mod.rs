@@ -17,6 +17,7 @@ mod route;
 mod run;
 mod stored;
 mod summary;
+mod wire;
 
 pub use job::{ReplaySummary, Replayer, ReplayerConfig, Verdict, WriteError};
 pub use plan::{AllowedTargets, Filters, Plan, ReplayRecord, ReplaySettings};

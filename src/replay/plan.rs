@@ -358,6 +358,7 @@ mod tests {
             consumer: None,
             source: None,
             bootstrap_servers: None,
+            schema: crate::schema::SchemaFacts::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::letter::{DlqKind, ValueLocation};
 use crate::record::Header;
+use crate::schema::SchemaFacts;
 
 /// Which system wrote the dead letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,6 +100,9 @@ pub struct StoredDeadLetter {
     pub source: Option<String>,
     /// The source cluster's brokers, where known.
     pub bootstrap_servers: Option<String>,
+    /// What it keeps of the record's schema (registry metadata, and how
+    /// Lambda delivered the record).
+    pub schema: SchemaFacts,
 }
 
 /// An offset range that Lambda's metadata-only on-failure document names;
@@ -122,6 +126,22 @@ pub struct FetchBack {
     pub condition: Option<String>,
     /// When Lambda wrote the document (epoch ms).
     pub written_at_ms: Option<i64>,
+}
+
+/// The kind of a record Lambda's on-failure document names, from its
+/// condition: a record the mapping's schema registry rejected
+/// (`SCHEMA_NOT_FOUND`, `DESERIALIZATION_ERROR`) will not pass as it is,
+/// so it is `permanent`; anything else ran out of retries.
+pub(crate) fn kind_of_condition(condition: Option<&str>) -> DlqKind {
+    match condition {
+        Some(c)
+            if c.eq_ignore_ascii_case("SCHEMA_NOT_FOUND")
+                || c.eq_ignore_ascii_case("DESERIALIZATION_ERROR") =>
+        {
+            DlqKind::Permanent
+        }
+        _ => DlqKind::RetriesExhausted,
+    }
 }
 
 /// What one DLQ message holds.

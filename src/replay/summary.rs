@@ -32,9 +32,13 @@ pub struct ReplaySummary {
     pub would_replay: u64,
     /// Messages that are not dead letters this crate reads (kept).
     pub unreadable: u64,
-    /// Letters kept because they may not be replayed here (they belong to
-    /// another cluster).
+    /// Letters kept because they may not be replayed here (another
+    /// cluster, a target off the allow-list, bytes that cannot be restored
+    /// to their wire format).
     pub refused: u64,
+    /// Replays whose schema-registry framing was restored from the schema
+    /// id.
+    pub reframed: u64,
     /// Messages acknowledged again without a new write: this replayer had
     /// replayed them already.
     pub already_replayed: u64,
@@ -60,6 +64,7 @@ impl ReplaySummary {
         self.would_replay += o.would_replay;
         self.unreadable += o.unreadable;
         self.refused += o.refused;
+        self.reframed += o.reframed;
         self.already_replayed += o.already_replayed;
         self.oldest_fetch_back_ms = match (self.oldest_fetch_back_ms, o.oldest_fetch_back_ms) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::ArgGroup;
 use msk_dlq::replay::{run_job_until, AllowedTargets, ReplaySettings, ReplaySetup};
+use msk_dlq::schema::WireMode;
 use msk_dlq::sink::{SinkConfig, SinkKind};
 use tokio::time::Instant;
 
@@ -56,6 +57,11 @@ pub struct Args {
     /// readers, in seconds (extended while the replay runs).
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i32).range(1..=43_200))]
     visibility_timeout: i32,
+    /// How records that went through a schema registry are written back:
+    /// re-framed from their schema id where that is exact, else fetched
+    /// back from the source topic by offset (auto); or always one way.
+    #[arg(long, value_enum, default_value_t = WireMode::Auto)]
+    wire_format: WireMode,
     /// Replay dead letters from another cluster onto --bootstrap too
     /// (by default they are refused and kept).
     #[arg(long)]
@@ -106,6 +112,7 @@ pub async fn run(dlq: &DlqArgs, a: Args) -> anyhow::Result<()> {
     setup.replayer.dry_run = a.dry_run;
     setup.replayer.rate_per_sec = a.rate;
     setup.replayer.any_cluster = a.any_cluster;
+    setup.replayer.wire_mode = a.wire_format;
     setup.replayer.consumer_name = Arc::from("msk-dlq-cli");
     setup.connection = connection;
     setup.parking = parking;
@@ -165,7 +172,7 @@ pub async fn run(dlq: &DlqArgs, a: Args) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "replayed {}, parked {}, kept {} (failed {}, filtered out {}, unreadable {}, refused {}); fetched back {}",
+            "replayed {}, parked {}, kept {} (failed {}, filtered out {}, unreadable {}, refused {}); fetched back {}, re-framed {}",
             summary.replayed,
             summary.parked,
             summary.failed + summary.filtered_out + summary.unreadable + summary.refused,
@@ -173,7 +180,8 @@ pub async fn run(dlq: &DlqArgs, a: Args) -> anyhow::Result<()> {
             summary.filtered_out,
             summary.unreadable,
             summary.refused,
-            summary.fetched_back
+            summary.fetched_back,
+            summary.reframed
         );
     }
     match audited {

@@ -46,7 +46,11 @@ pub async fn run(dlq: &DlqArgs, args: Args) -> anyhow::Result<()> {
         ("original topic", &stats.by_topic),
         ("kind", &stats.by_kind),
         ("error type", &stats.by_error_type),
+        ("value schema (format, id, record format)", &stats.by_schema),
     ] {
+        if map.is_empty() && title.starts_with("value schema") {
+            continue;
+        }
         println!("  by {title}:");
         for (k, v) in map {
             println!("    {v:>8}  {k}");

@@ -58,6 +58,7 @@ impl<H: RecordHandler> Executor<H> {
         .with_attempts(attempts)
         .with_failed_at_ms(clock.now_ms())
         .with_consumer(self.settings.consumer_name.clone())
+        .with_record_format(self.settings.record_format)
     }
 }
 

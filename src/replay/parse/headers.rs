@@ -5,8 +5,9 @@
 use crate::codec::parse_rfc3339_ms;
 use crate::headers as ours;
 use crate::letter::DlqKind;
-use crate::record::Header;
+use crate::record::{Header, SchemaMetadata};
 use crate::replay::stored::{Format, ParseError, StoredDeadLetter, StoredValue};
+use crate::schema::{RecordFormat, SchemaFacts};
 
 /// How one writer names the facts of a dead letter.
 pub(super) struct Scheme {
@@ -195,8 +196,34 @@ impl Scheme {
             consumer: info(self.consumer),
             source: self.source.and_then(info),
             bootstrap_servers: None,
+            schema: SchemaFacts::new(
+                schema_metadata(
+                    &info,
+                    ours::ORIGINAL_KEY_DATA_FORMAT,
+                    ours::ORIGINAL_KEY_SCHEMA_ID,
+                ),
+                schema_metadata(
+                    &info,
+                    ours::ORIGINAL_VALUE_DATA_FORMAT,
+                    ours::ORIGINAL_VALUE_SCHEMA_ID,
+                ),
+                info(ours::ORIGINAL_RECORD_FORMAT).and_then(|f| RecordFormat::parse(&f)),
+            ),
         })
     }
+}
+
+/// Registry metadata from a pair of `dlq.original.*` headers.
+fn schema_metadata(
+    info: &dyn Fn(&str) -> Option<String>,
+    format: &str,
+    id: &str,
+) -> Option<SchemaMetadata> {
+    let (data_format, schema_id) = (info(format), info(id));
+    (data_format.is_some() || schema_id.is_some()).then_some(SchemaMetadata {
+        data_format,
+        schema_id,
+    })
 }
 
 fn decimal(b: &[u8]) -> Option<i64> {

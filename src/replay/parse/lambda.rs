@@ -8,8 +8,10 @@ use serde_json::Value;
 use crate::codec::parse_rfc3339_ms;
 use crate::event::{decode_event, Entry};
 use crate::headers::is_ours;
-use crate::letter::DlqKind;
-use crate::replay::stored::{FetchBack, Format, ParseError, Parsed, StoredDeadLetter, StoredValue};
+use crate::replay::stored::{
+    kind_of_condition, FetchBack, Format, ParseError, Parsed, StoredDeadLetter, StoredValue,
+};
+use crate::schema::SchemaFacts;
 
 /// Whether `v` looks like one of Lambda's on-failure documents.
 pub(super) fn is_document(v: &Value) -> bool {
@@ -58,7 +60,7 @@ pub(super) fn from_document(v: &Value, format: Format) -> Result<Parsed, ParseEr
                     .filter(|h| !is_ours(&h.name))
                     .cloned()
                     .collect(),
-                kind: Some(DlqKind::RetriesExhausted),
+                kind: Some(kind_of_condition(condition.as_deref())),
                 error_type: condition.clone(),
                 error_message: v
                     .pointer("/responseContext/functionError")
@@ -75,6 +77,9 @@ pub(super) fn from_document(v: &Value, format: Format) -> Result<Parsed, ParseEr
                     .map(str::to_owned),
                 source: Some(batch.source.label().to_owned()),
                 bootstrap_servers: batch.source.bootstrap_servers.clone(),
+                // Lambda's own document does not say how it delivered the
+                // record: a replay fetches the original back.
+                schema: SchemaFacts::new(r.key_schema().cloned(), r.value_schema().cloned(), None),
             });
         }
         return Ok(Parsed::Letters(out));

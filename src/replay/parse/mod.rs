@@ -12,6 +12,7 @@ use super::stored::{Format, ParseError, Parsed, StoredDeadLetter, StoredValue};
 use crate::codec::parse_rfc3339_ms;
 use crate::letter::Envelope;
 use crate::record::Header;
+use crate::schema::{RecordFormat, SchemaFacts};
 
 pub use lambda::split_topic_partition;
 
@@ -99,6 +100,14 @@ pub fn from_envelope(env: Envelope) -> Result<StoredDeadLetter, ParseError> {
                 .unwrap_or(env.source.event_source.clone()),
         ),
         bootstrap_servers: env.source.bootstrap_servers.clone(),
+        schema: SchemaFacts::new(
+            env.source.key_schema.clone(),
+            env.source.value_schema.clone(),
+            env.source
+                .record_format
+                .as_deref()
+                .and_then(RecordFormat::parse),
+        ),
     })
 }
 
@@ -208,6 +217,47 @@ mod tests {
         };
         assert_eq!((l[0].offset, l[0].replay_count), (Some(3), 2));
         assert_eq!(l[0].kind, Some(DlqKind::Manual));
+    }
+
+    #[test]
+    fn schema_facts_survive_both_dead_letter_formats() {
+        use crate::event::BatchSource;
+        use crate::letter::{DeadLetter, DeadRecord};
+        use crate::record::{KafkaRecord, SchemaMetadata};
+        use std::sync::Arc;
+        let record = KafkaRecord::builder("orders", 0, 5)
+            .value(Some(b"\x02a".to_vec()))
+            .key_schema(Some(SchemaMetadata::new("AVRO", "3")))
+            .value_schema(Some(SchemaMetadata::new(
+                "PROTOBUF",
+                "b7b4a7f0-9c96-4e4a-a687-fb5de9ef0c63",
+            )))
+            .build();
+        let letter = DeadLetter::new(
+            Arc::new(BatchSource {
+                event_source: "aws:kafka".into(),
+                event_source_arn: None,
+                bootstrap_servers: Some("b:9092".into()),
+            }),
+            DeadRecord::Decoded(record),
+            DlqKind::Permanent,
+            "SchemaMismatch",
+            "no",
+        )
+        .with_record_format(Some(RecordFormat::Source));
+        let want = letter.schema();
+        assert!(want.has_registry());
+        let Parsed::Letters(from_headers) =
+            from_kafka(None, letter.value(), &letter.kafka_headers()).unwrap()
+        else {
+            panic!()
+        };
+        let env = letter.envelope().to_json().unwrap();
+        let Parsed::Letters(from_env) = from_message_body(&env).unwrap() else {
+            panic!()
+        };
+        assert_eq!(from_headers[0].schema, want);
+        assert_eq!(from_env[0].schema, want);
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub struct Rec {
     pub value: Option<Vec<u8>>,
     /// Headers in order.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// `keySchemaMetadata`: data format and schema id.
+    pub key_schema: Option<(String, String)>,
+    /// `valueSchemaMetadata`: data format and schema id.
+    pub value_schema: Option<(String, String)>,
     json: String,
 }
 
@@ -50,6 +54,10 @@ pub struct RecParts {
     pub value: Option<Vec<u8>>,
     /// Headers in order.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// `keySchemaMetadata`: data format and schema id.
+    pub key_schema: Option<(String, String)>,
+    /// `valueSchemaMetadata`: data format and schema id.
+    pub value_schema: Option<(String, String)>,
 }
 
 impl Rec {
@@ -64,6 +72,8 @@ impl Rec {
             key: p.key,
             value: p.value,
             headers: p.headers,
+            key_schema: p.key_schema,
+            value_schema: p.value_schema,
             json: String::new(),
         };
         r.json = r.to_json();
@@ -100,6 +110,19 @@ impl Rec {
         }
         if let Some(v) = &self.value {
             let _ = write!(s, r#","value":"{}""#, b64(v));
+        }
+        for (name, meta) in [
+            ("keySchemaMetadata", &self.key_schema),
+            ("valueSchemaMetadata", &self.value_schema),
+        ] {
+            if let Some((format, id)) = meta {
+                let _ = write!(
+                    s,
+                    r#","{name}":{{"dataFormat":{},"schemaId":{}}}"#,
+                    quote(format),
+                    quote(id)
+                );
+            }
         }
         s.push_str(r#","headers":["#);
         for (i, (name, value)) in self.headers.iter().enumerate() {
@@ -197,6 +220,8 @@ mod tests {
             key: None,
             value: Some(b"{}".to_vec()),
             headers: vec![("city".into(), "Zü".as_bytes().to_vec())],
+            key_schema: None,
+            value_schema: Some(("AVRO".into(), "7".into())),
         });
         let ev = event_json(&EventShape::SelfManaged, "b:9092", &[&r]);
         let v: serde_json::Value = serde_json::from_str(&ev).unwrap();
@@ -206,6 +231,11 @@ mod tests {
         assert_eq!(rec["value"], "e30=");
         assert_eq!(rec["headers"][0]["city"], serde_json::json!([90, -61, -68]));
         assert_eq!(v["eventSource"], "SelfManagedKafka");
+        assert_eq!(
+            rec["valueSchemaMetadata"],
+            serde_json::json!({"dataFormat": "AVRO", "schemaId": "7"})
+        );
+        assert!(rec.get("keySchemaMetadata").is_none());
         let size = envelope_size(&EventShape::SelfManaged, "b:9092") + record_cost(&r, true);
         assert!(size >= ev.len(), "{size} < {}", ev.len());
     }

@@ -9,12 +9,14 @@ pub mod answer;
 pub mod destination;
 pub mod engine;
 pub mod event;
+pub mod schema;
 pub mod settings;
 pub mod stats;
 pub mod template;
 
 pub use destination::Destination;
 pub use engine::{Esm, EsmError, FunctionSpec};
+pub use schema::SchemaRegistry;
 pub use settings::{
     EsmSettings, EventShape, IdentifierKey, OnFailure, Redelivery, StartingPosition,
 };

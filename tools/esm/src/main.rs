@@ -114,6 +114,17 @@ struct Args {
     /// Stop after this many seconds in all.
     #[arg(long, default_value_t = 86_400)]
     max_seconds: u64,
+    /// Emulate the mapping's schema registry: framed values reach the
+    /// function without framing (SOURCE) or as JSON (JSON), with
+    /// valueSchemaMetadata.
+    #[arg(long, value_parser = ["SOURCE", "JSON"])]
+    schema_record_format: Option<String>,
+    /// With --schema-record-format: the schemas' type.
+    #[arg(long, default_value = "AVRO", value_parser = ["AVRO", "PROTOBUF", "JSON"], requires = "schema_record_format")]
+    schema_data_format: String,
+    /// With --schema-record-format: validate keys too.
+    #[arg(long, requires = "schema_record_format")]
+    schema_validate_key: bool,
     /// Print the final accounting as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -189,6 +200,15 @@ async fn run(a: Args) -> anyhow::Result<()> {
     }
     if a.self_managed {
         s.shape = EventShape::SelfManaged;
+    }
+    if let Some(f) = &a.schema_record_format {
+        s.schema_registry = Some(msk_dlq_esm::SchemaRegistry {
+            record_format: msk_dlq::schema::RecordFormat::parse(f)
+                .ok_or_else(|| anyhow::anyhow!("--schema-record-format {f}: SOURCE or JSON"))?,
+            data_format: a.schema_data_format.clone(),
+            key: a.schema_validate_key,
+            value: true,
+        });
     }
     s.redelivery = match a.redelivery {
         Redeliver::FromLowestFailed => Redelivery::FromLowestFailed,

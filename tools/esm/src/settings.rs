@@ -144,6 +144,8 @@ pub struct EsmSettings {
     pub redelivery: Redelivery,
     /// The identifier key the function is expected to use.
     pub identifier_key: IdentifierKey,
+    /// `SchemaRegistryConfig`, when records are validated against one.
+    pub schema_registry: Option<crate::schema::SchemaRegistry>,
 }
 
 impl EsmSettings {
@@ -167,6 +169,7 @@ impl EsmSettings {
             },
             redelivery: Redelivery::FromLowestFailed,
             identifier_key: IdentifierKey::Partition,
+            schema_registry: None,
         }
     }
 
@@ -226,6 +229,9 @@ impl EsmSettings {
                 value: self.function_timeout.as_secs().to_string(),
                 expected: "1 to 840 seconds (Kafka event sources allow up to 14 minutes)",
             });
+        }
+        if let Some(r) = &self.schema_registry {
+            r.validate()?;
         }
         if let Some(OnFailure::Kafka(t)) = &self.on_failure {
             if self.topics.contains(t) {

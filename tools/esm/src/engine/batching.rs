@@ -39,15 +39,23 @@ impl Esm {
                 rdkafka::Timestamp::LogAppendTime(t) => (Some(t), "LOG_APPEND_TIME"),
                 rdkafka::Timestamp::NotAvailable => (None, "CREATE_TIME"),
             };
+            let key = msg.key().map(<[u8]>::to_vec);
+            let value = msg.payload().map(<[u8]>::to_vec);
+            let ((key, key_schema), (value, value_schema)) = match &self.settings.schema_registry {
+                Some(r) => (r.deliver(key, true), r.deliver(value, false)),
+                None => ((key, None), (value, None)),
+            };
             let rec = Rec::new(RecParts {
                 topic: msg.topic().to_owned(),
                 partition: msg.partition(),
                 offset: msg.offset(),
                 timestamp,
                 timestamp_type,
-                key: msg.key().map(<[u8]>::to_vec),
-                value: msg.payload().map(<[u8]>::to_vec),
+                key,
+                value,
                 headers,
+                key_schema,
+                value_schema,
             });
             let p = self
                 .partitions

@@ -1,0 +1,303 @@
+//! What a dead letter remembers of its record's schema, and how a replay
+//! gets the record back into the bytes the topic's consumers expect. Pure.
+
+use super::framing::{Framing, SchemaId};
+use crate::record::SchemaMetadata;
+
+/// How the event source mapping delivers records validated against a
+/// registry (its `SchemaRegistryConfig.EventRecordFormat`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordFormat {
+    /// The payload as serialized, with the registry framing removed.
+    Source,
+    /// The payload converted to JSON.
+    Json,
+}
+
+impl RecordFormat {
+    /// `SOURCE` or `JSON`, as the mapping names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "SOURCE",
+            Self::Json => "JSON",
+        }
+    }
+
+    /// Reads `SOURCE` or `JSON` (any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_uppercase().as_str() {
+            "SOURCE" => Some(Self::Source),
+            "JSON" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// What a dead letter keeps of its record's schema: Lambda's metadata of
+/// key and value, and the mapping's record format when the consumer knew
+/// it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchemaFacts {
+    /// The key's `keySchemaMetadata`.
+    pub key: Option<SchemaMetadata>,
+    /// The value's `valueSchemaMetadata`.
+    pub value: Option<SchemaMetadata>,
+    /// How Lambda delivered them.
+    pub record_format: Option<RecordFormat>,
+}
+
+impl SchemaFacts {
+    /// Facts from the parts.
+    pub fn new(
+        key: Option<SchemaMetadata>,
+        value: Option<SchemaMetadata>,
+        record_format: Option<RecordFormat>,
+    ) -> Self {
+        Self {
+            key,
+            value,
+            record_format,
+        }
+    }
+
+    /// Whether a registry was involved at all.
+    pub fn has_registry(&self) -> bool {
+        self.key.is_some() || self.value.is_some()
+    }
+}
+
+/// How a replay writes records that went through a schema registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum WireMode {
+    /// Re-frame where that restores the bytes exactly, else fetch back.
+    #[default]
+    Auto,
+    /// Re-frame from the schema id; for Confluent Protobuf, with the
+    /// message indexes of the schema's first message type.
+    Reframe,
+    /// Read the original bytes back from the source topic by offset.
+    FetchBack,
+    /// Write the bytes as the letter holds them.
+    AsReceived,
+}
+
+impl WireMode {
+    /// The name a setting uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Reframe => "reframe",
+            Self::FetchBack => "fetch-back",
+            Self::AsReceived => "as-received",
+        }
+    }
+
+    /// Reads [`WireMode::as_str`].
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Auto, Self::Reframe, Self::FetchBack, Self::AsReceived]
+            .into_iter()
+            .find(|m| m.as_str() == text.trim())
+    }
+}
+
+/// What a replay does to restore a letter's wire bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WirePlan {
+    /// Write key and value as the letter holds them.
+    AsStored,
+    /// Put registry framing back in front of the key and/or the value.
+    Reframe {
+        /// The key's framing, when it had a schema.
+        key: Option<Framing>,
+        /// The value's framing, when it had a schema.
+        value: Option<Framing>,
+    },
+    /// Read key and value back from the source topic by offset.
+    FetchBack,
+    /// Keep the letter: its bytes cannot be restored.
+    Refuse {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl WirePlan {
+    /// Applies a [`WirePlan::Reframe`] to key and value; other plans leave
+    /// them alone.
+    pub fn reframe(&self, key: &mut Option<Vec<u8>>, value: &mut Option<Vec<u8>>) {
+        if let Self::Reframe { key: kf, value: vf } = self {
+            for (framing, bytes) in [(kf, key), (vf, value)] {
+                if let (Some(f), Some(b)) = (framing, bytes.as_mut()) {
+                    *b = f.frame(b);
+                }
+            }
+        }
+    }
+}
+
+/// A part's framing, and whether re-framing gives back the exact bytes.
+fn reframing(
+    part: &str,
+    m: &SchemaMetadata,
+    format: Option<RecordFormat>,
+) -> Result<(Framing, bool), String> {
+    match format {
+        None => {
+            return Err(format!(
+                "the {part} went through a schema registry but the consumer did not record the mapping's EventRecordFormat (set MSK_DLQ_SCHEMA_RECORD_FORMAT)"
+            ))
+        }
+        Some(RecordFormat::Json) => {
+            return Err(format!(
+                "Lambda converted the {part} to JSON (EventRecordFormat JSON); only fetch-back restores the original bytes"
+            ))
+        }
+        Some(RecordFormat::Source) => {}
+    }
+    let id = m
+        .schema_id
+        .as_deref()
+        .ok_or_else(|| format!("the {part}'s schema metadata has no schema id"))?;
+    let id = SchemaId::parse(id).map_err(|e| format!("the {part}'s {e}"))?;
+    let protobuf = m
+        .data_format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("PROTOBUF"));
+    // Confluent Protobuf framing names the message type inside the schema;
+    // Lambda's metadata does not, so only the first type can be assumed.
+    let exact = !(protobuf && matches!(id, SchemaId::Confluent(_)));
+    Ok((Framing::for_schema(id, protobuf), exact))
+}
+
+/// Decides how a letter with `facts` is written back under `mode`.
+pub fn wire_plan(facts: &SchemaFacts, mode: WireMode) -> WirePlan {
+    if !facts.has_registry() || mode == WireMode::AsReceived {
+        return WirePlan::AsStored;
+    }
+    if mode == WireMode::FetchBack {
+        return WirePlan::FetchBack;
+    }
+    let part = |name: &str, m: &Option<SchemaMetadata>| {
+        m.as_ref()
+            .map(|m| reframing(name, m, facts.record_format))
+            .transpose()
+    };
+    match (part("key", &facts.key), part("value", &facts.value)) {
+        (Ok(k), Ok(v)) => {
+            let exact = k.as_ref().is_none_or(|x| x.1) && v.as_ref().is_none_or(|x| x.1);
+            if mode == WireMode::Auto && !exact {
+                return WirePlan::FetchBack;
+            }
+            WirePlan::Reframe {
+                key: k.map(|x| x.0),
+                value: v.map(|x| x.0),
+            }
+        }
+        (Err(reason), _) | (_, Err(reason)) => {
+            if mode == WireMode::Auto {
+                WirePlan::FetchBack
+            } else {
+                WirePlan::Refuse { reason }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GLUE_ID: &str = "b7b4a7f0-9c96-4e4a-a687-fb5de9ef0c63";
+
+    fn facts(format: Option<RecordFormat>, data: &str, id: &str) -> SchemaFacts {
+        SchemaFacts::new(None, Some(SchemaMetadata::new(data, id)), format)
+    }
+
+    #[test]
+    fn no_registry_is_written_as_stored() {
+        assert_eq!(
+            wire_plan(&SchemaFacts::default(), WireMode::Auto),
+            WirePlan::AsStored
+        );
+        assert_eq!(
+            wire_plan(&SchemaFacts::default(), WireMode::FetchBack),
+            WirePlan::AsStored
+        );
+    }
+
+    #[test]
+    fn source_records_are_reframed_when_exact() {
+        let src = Some(RecordFormat::Source);
+        for (data, id) in [
+            ("AVRO", "7"),
+            ("JSON", "7"),
+            ("AVRO", GLUE_ID),
+            ("PROTOBUF", GLUE_ID),
+        ] {
+            let plan = wire_plan(&facts(src, data, id), WireMode::Auto);
+            assert!(
+                matches!(
+                    plan,
+                    WirePlan::Reframe {
+                        key: None,
+                        value: Some(_)
+                    }
+                ),
+                "{data} {id}: {plan:?}"
+            );
+        }
+        let mut value = Some(b"payload".to_vec());
+        wire_plan(&facts(src, "AVRO", "7"), WireMode::Auto).reframe(&mut None, &mut value);
+        assert_eq!(value.unwrap(), [&[0, 0, 0, 0, 7][..], b"payload"].concat());
+    }
+
+    #[test]
+    fn what_reframing_cannot_restore_is_fetched_back_or_refused() {
+        let pb = facts(Some(RecordFormat::Source), "PROTOBUF", "7");
+        assert_eq!(wire_plan(&pb, WireMode::Auto), WirePlan::FetchBack);
+        assert!(matches!(
+            wire_plan(&pb, WireMode::Reframe),
+            WirePlan::Reframe { .. }
+        ));
+        let json = facts(Some(RecordFormat::Json), "AVRO", "7");
+        assert_eq!(wire_plan(&json, WireMode::Auto), WirePlan::FetchBack);
+        match wire_plan(&json, WireMode::Reframe) {
+            WirePlan::Refuse { reason } => {
+                assert!(reason.contains("converted the value to JSON"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match wire_plan(&facts(None, "AVRO", "7"), WireMode::Reframe) {
+            WirePlan::Refuse { reason } => {
+                assert!(reason.contains("MSK_DLQ_SCHEMA_RECORD_FORMAT"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match wire_plan(
+            &facts(Some(RecordFormat::Source), "AVRO", "orders"),
+            WireMode::Reframe,
+        ) {
+            WirePlan::Refuse { reason } => {
+                assert!(reason.contains("neither a Confluent"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(wire_plan(&json, WireMode::AsReceived), WirePlan::AsStored);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for m in [
+            WireMode::Auto,
+            WireMode::Reframe,
+            WireMode::FetchBack,
+            WireMode::AsReceived,
+        ] {
+            assert_eq!(WireMode::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(RecordFormat::parse("source"), Some(RecordFormat::Source));
+        assert_eq!(RecordFormat::parse("AVRO"), None);
+    }
+}
