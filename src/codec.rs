@@ -27,13 +27,19 @@ const LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::
 
 /// Decodes an optional standard-base64 field (`None` stays `None`).
 pub fn decode_b64_field(field: &str, text: Option<&str>) -> Result<Option<Vec<u8>>, Base64Error> {
-    match text {
-        None => Ok(None),
-        Some(t) => LENIENT.decode(t).map(Some).map_err(|source| Base64Error {
-            field: field.to_owned(),
-            source,
-        }),
+    let Some(t) = text else {
+        return Ok(None);
+    };
+    // Lambda writes canonical base64: the SIMD decoder takes that (several
+    // times faster on megabyte batches); what it refuses gets the lenient
+    // decoder, which decodes canonical text to the same bytes.
+    if let Ok(bytes) = base64_simd::STANDARD.decode_to_vec(t) {
+        return Ok(Some(bytes));
     }
+    LENIENT.decode(t).map(Some).map_err(|source| Base64Error {
+        field: field.to_owned(),
+        source,
+    })
 }
 
 /// Encodes bytes the way Lambda does in events (standard base64).
@@ -143,5 +149,30 @@ mod tests {
             "{e}"
         );
         assert_eq!(decode_b64_field("key", None), Ok(None));
+    }
+}
+
+#[cfg(test)]
+mod b64_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The SIMD fast path changes nothing: every text decodes to what
+        /// the lenient decoder alone gives, or fails as it does.
+        #[test]
+        fn fast_path_agrees_with_the_lenient_decoder(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            cut in 0usize..4,
+            junk in "[A-Za-z0-9+/=_ -]{0,3}",
+        ) {
+            let canonical = encode_b64(&bytes);
+            let trimmed = &canonical[..canonical.len().saturating_sub(cut)];
+            for text in [canonical.clone(), trimmed.to_owned(), format!("{trimmed}{junk}")] {
+                let ours = decode_b64_field("value", Some(&text)).ok().flatten();
+                let lenient = LENIENT.decode(&text).ok();
+                prop_assert_eq!(ours, lenient, "{:?}", text);
+            }
+        }
     }
 }

@@ -56,7 +56,8 @@ impl SchemaMetadata {
 
 #[derive(Debug, PartialEq, Eq)]
 struct RecordData {
-    topic: String,
+    // Shared by the records of a partition: one allocation, not one each.
+    topic: Arc<str>,
     partition: i32,
     offset: i64,
     timestamp: Option<i64>,
@@ -94,9 +95,14 @@ impl KafkaRecord {
     /// Starts a record of `topic`, `partition` and `offset`; everything else
     /// is absent until set.
     pub fn builder(topic: impl Into<String>, partition: i32, offset: i64) -> KafkaRecordBuilder {
+        Self::builder_shared(Arc::from(topic.into()), partition, offset)
+    }
+
+    /// [`KafkaRecord::builder`] with a topic name shared with other records.
+    pub fn builder_shared(topic: Arc<str>, partition: i32, offset: i64) -> KafkaRecordBuilder {
         KafkaRecordBuilder {
             data: RecordData {
-                topic: topic.into(),
+                topic,
                 partition,
                 offset,
                 timestamp: None,
@@ -130,6 +136,11 @@ impl KafkaRecord {
 
     /// The topic.
     pub fn topic(&self) -> &str {
+        &self.data.topic
+    }
+
+    /// The topic, shared.
+    pub fn shared_topic(&self) -> &Arc<str> {
         &self.data.topic
     }
 

@@ -112,7 +112,7 @@ fn simulate(
             }
             run.report.records.push(RecordReport {
                 id: entry.id.clone(),
-                topic: Some(record.topic().to_owned()),
+                topic: Some(record.shared_topic().clone()),
                 outcome,
                 attempts: 0,
                 error_type: None,

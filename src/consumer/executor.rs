@@ -170,7 +170,7 @@ impl<H: RecordHandler> Executor<H> {
                     .iter()
                     .map(|e| RecordReport {
                         id: e.id.clone(),
-                        topic: e.entry.topic().map(str::to_owned),
+                        topic: e.entry.shared_topic(),
                         outcome: Outcome::Failed(FailReason::DeadlineNear),
                         attempts: 0,
                         error_type: None,
@@ -241,7 +241,7 @@ impl<H: RecordHandler> Executor<H> {
             }
             let mut report = RecordReport {
                 id: entry.id.clone(),
-                topic: entry.entry.topic().map(str::to_owned),
+                topic: entry.entry.shared_topic(),
                 outcome: Outcome::Failed(FailReason::EarlierRecordFailed),
                 attempts: 0,
                 error_type: None,
@@ -329,10 +329,14 @@ impl<H: RecordHandler> Executor<H> {
         attempts: &mut u32,
     ) -> RecordEnd {
         let cutoff = self.processing_cutoff(inv);
-        // A negative timestamp (-1: none) is no age at all.
-        let age = record.timestamp().filter(|&ts| ts >= 0).map(|ts| {
-            Duration::from_millis(u64::try_from(clock.now_ms().saturating_sub(ts)).unwrap_or(0))
-        });
+        // A negative timestamp (-1: none) is no age at all; without a max
+        // age the clock is not read for it.
+        let age = record
+            .timestamp()
+            .filter(|&ts| ts >= 0 && self.settings.max_record_age.is_some())
+            .map(|ts| {
+                Duration::from_millis(u64::try_from(clock.now_ms().saturating_sub(ts)).unwrap_or(0))
+            });
         let mut facts = RecordFacts {
             attempts: 0,
             phase: Phase::Ready,
@@ -343,8 +347,9 @@ impl<H: RecordHandler> Executor<H> {
             jitter: 0.0,
         };
         let mut last_error: Option<HandlerError> = None;
+        // `facts.now` is read where time moved: at the start, after an
+        // attempt, after a backoff.
         loop {
-            facts.now = Instant::now();
             match next_step(&self.policy, &facts) {
                 Step::Call => {
                     if !self.with_breaker(|b| b.try_acquire(facts.now)) {
@@ -370,6 +375,7 @@ impl<H: RecordHandler> Executor<H> {
                             BreakerView::Closed
                         }
                     });
+                    facts.now = now;
                     facts.jitter = fastrand::f64();
                     facts.phase = Phase::Attempted(result);
                     if error.is_some() {
@@ -378,6 +384,7 @@ impl<H: RecordHandler> Executor<H> {
                 }
                 Step::RetryAfter(delay) => {
                     tokio::time::sleep(delay).await;
+                    facts.now = Instant::now();
                     facts.phase = Phase::Ready;
                 }
                 Step::DeadLetter { kind, cause } => {

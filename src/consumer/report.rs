@@ -61,7 +61,7 @@ pub struct RecordReport {
     /// How Lambda names it.
     pub id: RecordId,
     /// Its topic, when known.
-    pub topic: Option<String>,
+    pub topic: Option<std::sync::Arc<str>>,
     /// How it ended.
     pub outcome: Outcome,
     /// Handler calls made for this record in this invocation.

@@ -9,6 +9,8 @@
 
 mod wire;
 
+pub use wire::DecodedEvent;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -105,6 +107,14 @@ impl Entry {
         match self {
             Entry::Record(r) => Some(r.topic()),
             Entry::Malformed(m) => m.topic.as_deref(),
+        }
+    }
+
+    /// The topic, when known, shared (a record's without a copy).
+    pub fn shared_topic(&self) -> Option<Arc<str>> {
+        match self {
+            Entry::Record(r) => Some(r.shared_topic().clone()),
+            Entry::Malformed(m) => m.topic.as_deref().map(Arc::from),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -15,47 +16,229 @@ use super::{
 use crate::codec::decode_b64_field;
 use crate::record::{Header, KafkaRecord, RecordId, SchemaMetadata};
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireEvent<'a> {
-    #[serde(borrow, default)]
-    event_source: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    event_source_arn: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    bootstrap_servers: Option<Cow<'a, str>>,
-    /// Read after `eventSource` was checked, so that something that is not
-    /// a Kafka event is named as such rather than by its first odd field.
-    #[serde(borrow, default)]
-    records: Option<&'a RawValue>,
+/// An event decoded in one pass over its JSON: the batch, or why the event
+/// is not a Kafka event. A record that cannot be decoded is a malformed
+/// entry of the batch, never an error of the event; text that is not JSON
+/// (or not a JSON object) fails the deserializer itself.
+///
+/// It is what the Lambda runtime deserializes the invocation body into, so
+/// the body is read once, straight from the runtime's buffer.
+#[derive(Debug)]
+pub struct DecodedEvent(pub Result<Batch, EventError>);
+
+impl<'de> Deserialize<'de> for DecodedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EventVisitor)
+    }
 }
 
-/// The `records` object with its keys in event order and duplicates kept:
-/// a map type would silently drop all but one array of a repeated key, and
-/// those records would be neither processed nor reported.
-struct RecordsMap<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+struct EventVisitor;
 
-impl<'de: 'a, 'a> Deserialize<'de> for RecordsMap<'a> {
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = DecodedEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kafka event object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<DecodedEvent, M::Error> {
+        let mut event_source: Option<String> = None;
+        let mut event_source_arn: Option<String> = None;
+        let mut bootstrap_servers: Option<String> = None;
+        let mut records: Option<Result<Vec<PartitionBatch>, EventError>> = None;
+        while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "eventSource" => event_source = m.next_value()?,
+                "eventSourceArn" => event_source_arn = m.next_value()?,
+                "bootstrapServers" => bootstrap_servers = m.next_value()?,
+                "records" => records = Some(m.next_value::<RecordsField>()?.0),
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(DecodedEvent(assemble(
+            event_source,
+            event_source_arn,
+            bootstrap_servers,
+            records,
+        )))
+    }
+}
+
+fn assemble(
+    event_source: Option<String>,
+    event_source_arn: Option<String>,
+    bootstrap_servers: Option<String>,
+    records: Option<Result<Vec<PartitionBatch>, EventError>>,
+) -> Result<Batch, EventError> {
+    let event_source = match event_source.as_deref() {
+        Some(SOURCE_MSK) => SOURCE_MSK.to_owned(),
+        // Both spellings are sent for self-managed Kafka; one name keeps
+        // `dlq.source` and the dead letters' identities stable.
+        Some(SOURCE_SELF_MANAGED | SOURCE_SELF_MANAGED_AWS) => SOURCE_SELF_MANAGED.to_owned(),
+        Some(other) => {
+            return Err(EventError::WrongSource {
+                found: format!("{other:?}"),
+            })
+        }
+        None => {
+            return Err(EventError::WrongSource {
+                found: "missing".to_owned(),
+            })
+        }
+    };
+    let partitions = records.ok_or(EventError::MissingRecords)??;
+    Ok(Batch {
+        source: Arc::new(BatchSource {
+            event_source,
+            event_source_arn,
+            bootstrap_servers,
+        }),
+        partitions,
+    })
+}
+
+/// The `records` object, each record decoded as it is read.
+struct RecordsField(Result<Vec<PartitionBatch>, EventError>);
+
+/// The error for a `records` value or partition list of the wrong JSON type.
+fn invalid_field(field: String, unexpected: Unexpected<'_>, expected: &str) -> EventError {
+    EventError::InvalidField {
+        field,
+        source: serde::de::Error::invalid_type(unexpected, &expected),
+    }
+}
+
+/// Visitor methods for the JSON types a field must not have: each gives
+/// `$wrong(Unexpected)`, and the value is consumed so the pass goes on.
+macro_rules! wrong_types {
+    ($wrong:expr) => {
+        fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok($wrong(self, Unexpected::Bool(v)))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok($wrong(self, Unexpected::Signed(v)))
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok($wrong(self, Unexpected::Unsigned(v)))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok($wrong(self, Unexpected::Float(v)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok($wrong(self, Unexpected::Str(v)))
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for RecordsField {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
-            type Value = RecordsMap<'a>;
+        struct Visit;
+        fn wrong(_: Visit, u: Unexpected<'_>) -> RecordsField {
+            RecordsField(Err(invalid_field(
+                "records".to_owned(),
+                u,
+                "an object of <topic>-<partition> keys",
+            )))
+        }
+        impl<'de> Visitor<'de> for Visit {
+            type Value = RecordsField;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an object of <topic>-<partition> keys")
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<Cow<'de, str>, &'de RawValue>()? {
-                    out.push((k, v));
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RecordsField, M::Error> {
+                let mut partitions: Vec<PartitionBatch> = Vec::new();
+                let mut first_error = None;
+                while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+                    // A repeated key continues its partition rather than
+                    // replacing it.
+                    let index = match partitions.iter().position(|p| *p.key == *key) {
+                        Some(i) => i,
+                        None => {
+                            partitions.push(PartitionBatch {
+                                key: Arc::from(key.as_ref()),
+                                entries: Vec::new(),
+                            });
+                            partitions.len() - 1
+                        }
+                    };
+                    let seed = PartitionSeed {
+                        key: partitions[index].key.clone(),
+                        entries: &mut partitions[index].entries,
+                    };
+                    if let Err(e) = m.next_value_seed(seed)? {
+                        first_error.get_or_insert(e);
+                    }
                 }
-                Ok(RecordsMap(out))
+                Ok(RecordsField(match first_error {
+                    Some(e) => Err(e),
+                    None => Ok(partitions),
+                }))
             }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<RecordsField, S::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(wrong(self, Unexpected::Seq))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<RecordsField, E> {
+                Ok(RecordsField(Err(EventError::MissingRecords)))
+            }
+            wrong_types!(wrong);
         }
-        d.deserialize_map(Visit(std::marker::PhantomData))
+        d.deserialize_any(Visit)
     }
+}
+
+/// One `<topic>-<partition>` list: each record's JSON is borrowed and
+/// decoded on its own, so one bad record cannot fail the others.
+struct PartitionSeed<'p> {
+    key: Arc<str>,
+    entries: &'p mut Vec<BatchEntry>,
+}
+
+impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
+    type Value = Result<(), EventError>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl PartitionSeed<'_> {
+    fn wrong(self, u: Unexpected<'_>) -> Result<(), EventError> {
+        Err(invalid_field(
+            format!("records.{}", self.key),
+            u,
+            "an array of records",
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for PartitionSeed<'_> {
+    type Value = Result<(), EventError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+        self.entries.reserve(s.size_hint().unwrap_or(0));
+        while let Some(raw) = s.next_element::<&'de RawValue>()? {
+            self.entries.push(decode_record(&self.key, raw));
+        }
+        Ok(Ok(()))
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+        while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(self.wrong(Unexpected::Map))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(self.wrong(Unexpected::Unit))
+    }
+
+    wrong_types!(Self::wrong);
 }
 
 #[derive(Deserialize)]
@@ -98,62 +281,9 @@ struct Probe {
 
 pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
     let json = crate::codec::strip_bom(json);
-    let wire: WireEvent<'_> = serde_json::from_str(json).map_err(EventError::NotJson)?;
-    let event_source = match wire.event_source.as_deref() {
-        Some(SOURCE_MSK) => SOURCE_MSK.to_owned(),
-        // Both spellings are sent for self-managed Kafka; one name keeps
-        // `dlq.source` and the dead letters' identities stable.
-        Some(SOURCE_SELF_MANAGED | SOURCE_SELF_MANAGED_AWS) => SOURCE_SELF_MANAGED.to_owned(),
-        Some(other) => {
-            return Err(EventError::WrongSource {
-                found: format!("{other:?}"),
-            })
-        }
-        None => {
-            return Err(EventError::WrongSource {
-                found: "missing".to_owned(),
-            })
-        }
-    };
-    let records: RecordsMap<'_> = serde_json::from_str(
-        wire.records.ok_or(EventError::MissingRecords)?.get(),
-    )
-    .map_err(|source| EventError::InvalidField {
-        field: "records".to_owned(),
-        source,
-    })?;
-    let source = Arc::new(BatchSource {
-        event_source,
-        event_source_arn: wire.event_source_arn.map(Cow::into_owned),
-        bootstrap_servers: wire.bootstrap_servers.map(Cow::into_owned),
-    });
-
-    let mut partitions: Vec<PartitionBatch> = Vec::with_capacity(records.0.len());
-    for (key, raw_list) in records.0 {
-        let raw_records: Vec<&RawValue> =
-            serde_json::from_str(raw_list.get()).map_err(|source| EventError::InvalidField {
-                field: format!("records.{key}"),
-                source,
-            })?;
-        // A repeated key continues its partition rather than replacing it.
-        let index = match partitions.iter().position(|p| *p.key == *key) {
-            Some(i) => i,
-            None => {
-                partitions.push(PartitionBatch {
-                    key: Arc::from(key.as_ref()),
-                    entries: Vec::with_capacity(raw_records.len()),
-                });
-                partitions.len() - 1
-            }
-        };
-        let key = partitions[index].key.clone();
-        let entries: Vec<BatchEntry> = raw_records
-            .into_iter()
-            .map(|raw| decode_record(&key, raw))
-            .collect();
-        partitions[index].entries.extend(entries);
-    }
-    Ok(Batch { source, partitions })
+    serde_json::from_str::<DecodedEvent>(json)
+        .map_err(EventError::NotJson)?
+        .0
 }
 
 fn decode_record(key: &Arc<str>, raw: &RawValue) -> BatchEntry {

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, Service};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use crate::clock::{deadline_instant, epoch_ms_now};
@@ -19,7 +17,7 @@ use crate::consumer::{
     RecordHandler,
 };
 use crate::env::{ConfigErrors, ProcessEnv, Reader, Vars};
-use crate::event::{decode_event, EventError};
+use crate::event::{decode_event, Batch, DecodedEvent, EventError};
 use crate::letter::DlqKind;
 use crate::sink::{build_sink, DeadLetterSink, SinkBuildError, SinkConfig, SinkContext};
 
@@ -66,12 +64,6 @@ impl fmt::Debug for BuildError {
         fmt::Display::fmt(self, f)
     }
 }
-
-/// The invocation payload, kept as raw JSON: [`decode_event`] reads it
-/// record by record, so one bad record cannot fail the batch.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-pub struct RawEvent(pub Box<RawValue>);
 
 /// Builds a [`Consumer`]: settings and sink in code, from the environment,
 /// or both (what code sets wins; the environment fills the rest).
@@ -204,7 +196,15 @@ impl<H: RecordHandler> Consumer<H> {
         event_json: &str,
         inv: &Invocation,
     ) -> Result<BatchResponse, InvocationError> {
-        let batch = decode_event(event_json).map_err(|e| {
+        self.invoke_decoded(decode_event(event_json), inv).await
+    }
+
+    async fn invoke_decoded(
+        &self,
+        batch: Result<Batch, EventError>,
+        inv: &Invocation,
+    ) -> Result<BatchResponse, InvocationError> {
+        let batch = batch.map_err(|e| {
             tracing::error!(error = %e, "event rejected");
             e
         })?;
@@ -227,7 +227,9 @@ impl<H: RecordHandler> Consumer<H> {
     }
 }
 
-impl<H: RecordHandler> Service<LambdaEvent<RawEvent>> for Consumer<H> {
+/// The runtime deserializes the body straight into a [`DecodedEvent`]: one
+/// pass over the bytes it received, no copy of the event.
+impl<H: RecordHandler> Service<LambdaEvent<DecodedEvent>> for Consumer<H> {
     type Response = BatchResponse;
     type Error = InvocationError;
     type Future = Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>>;
@@ -236,7 +238,7 @@ impl<H: RecordHandler> Service<LambdaEvent<RawEvent>> for Consumer<H> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, event: LambdaEvent<RawEvent>) -> Self::Future {
+    fn call(&mut self, event: LambdaEvent<DecodedEvent>) -> Self::Future {
         let consumer = self.clone();
         Box::pin(async move {
             let now_ms = epoch_ms_now();
@@ -245,7 +247,7 @@ impl<H: RecordHandler> Service<LambdaEvent<RawEvent>> for Consumer<H> {
                 now_ms,
                 request_id: Arc::from(event.context.request_id.as_str()),
             };
-            consumer.invoke_with(event.payload.0.get(), &inv).await
+            consumer.invoke_decoded(event.payload.0, &inv).await
         })
     }
 }

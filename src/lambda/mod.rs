@@ -6,7 +6,8 @@ mod consumer;
 #[cfg(feature = "replay")]
 mod reprocessor;
 
-pub use consumer::{run, serve, BuildError, ConsumerBuilder, InvocationError, RawEvent};
+pub use crate::event::DecodedEvent;
+pub use consumer::{run, serve, BuildError, ConsumerBuilder, InvocationError};
 #[cfg(feature = "replay")]
 pub use reprocessor::{
     handle_invocation, handle_kafka, handle_sqs, run_reprocessor, ReplayJob, ReprocessError,

@@ -11,14 +11,15 @@
 //! `/invocation/next`. Peak RSS: the sum of VmHWM over the process and its
 //! descendants, sampled after every invocation.
 
+mod backend;
 mod compare;
 mod rss;
 mod server;
 
+use backend::{truncate, Backend};
+
 use std::collections::VecDeque;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::{ExitCode, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -150,148 +151,6 @@ fn round3(x: f64) -> f64 {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Checks one response body: a JSON object, and (unless allowed) with no
-/// batchItemFailures.
-fn check_response(body: &[u8], allow_failures: bool) -> anyhow::Result<()> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
-        anyhow!(
-            "response is not JSON ({e}): {}",
-            String::from_utf8_lossy(&body[..body.len().min(500)])
-        )
-    })?;
-    let Some(obj) = v.as_object() else {
-        bail!(
-            "response is not a JSON object: {}",
-            truncate(&v.to_string())
-        );
-    };
-    if !allow_failures {
-        if let Some(f) = obj.get("batchItemFailures").and_then(Value::as_array) {
-            if !f.is_empty() {
-                bail!(
-                    "the function reported {} batchItemFailures (first: {}); pass --allow-failures to measure anyway",
-                    f.len(),
-                    f[0]
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn truncate(s: &str) -> String {
-    if s.len() > 500 {
-        let mut end = 500;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}...", &s[..end])
-    } else {
-        s.to_owned()
-    }
-}
-
-enum Backend {
-    Lean(server::LeanApi),
-    Emulator(lambda_emulator::RuntimeApi),
-}
-
-type InitErrorFuture = Pin<Box<dyn Future<Output = String>>>;
-type InvokeFuture = Pin<Box<dyn Future<Output = anyhow::Result<Duration>>>>;
-
-impl Backend {
-    fn endpoint(&self) -> String {
-        match self {
-            Backend::Lean(a) => a.endpoint(),
-            Backend::Emulator(a) => a.endpoint(),
-        }
-    }
-
-    fn init_error(&self) -> InitErrorFuture {
-        match self {
-            Backend::Lean(a) => {
-                let mut rx = a.init_errors();
-                Box::pin(async move {
-                    loop {
-                        if rx.changed().await.is_err() {
-                            std::future::pending::<()>().await;
-                        }
-                        if let Some(s) = rx.borrow().clone() {
-                            return s;
-                        }
-                    }
-                })
-            }
-            Backend::Emulator(a) => {
-                let rx = a.init_error();
-                Box::pin(async move {
-                    match rx.await {
-                        Ok(lambda_emulator::Reply::InitError(s)) => s,
-                        Ok(other) => format!("{other:?}"),
-                        Err(_) => std::future::pending().await,
-                    }
-                })
-            }
-        }
-    }
-
-    /// Starts one invocation; the future gives its measured time once the
-    /// response was received and checked.
-    fn invoke(
-        &mut self,
-        event: &Bytes,
-        event_str: &str,
-        timeout: Duration,
-        allow_failures: bool,
-    ) -> InvokeFuture {
-        match self {
-            Backend::Lean(a) => {
-                let rx = a.invoke(event.clone(), timeout);
-                Box::pin(async move {
-                    let o = rx
-                        .await
-                        .map_err(|_| anyhow!("runtime API dropped the invocation"))?;
-                    match o.answer {
-                        server::Answer::Response(body) => {
-                            check_response(&body, allow_failures)?;
-                            Ok(o.received.duration_since(o.handed_out))
-                        }
-                        server::Answer::Error(body, ty) => bail!(
-                            "the function answered /invocation/{{id}}/error (Lambda-Runtime-Function-Error-Type: {}): {}",
-                            if ty.is_empty() { "not set" } else { ty.as_str() },
-                            truncate(&String::from_utf8_lossy(&body))
-                        ),
-                    }
-                })
-            }
-            Backend::Emulator(a) => {
-                let t0 = Instant::now();
-                let rx = a.enqueue(event_str, timeout);
-                Box::pin(async move {
-                    let r = rx
-                        .await
-                        .map_err(|_| anyhow!("runtime API dropped the invocation"))?;
-                    let t1 = Instant::now();
-                    match r {
-                        lambda_emulator::Reply::Response(body) => {
-                            check_response(body.as_bytes(), allow_failures)?;
-                            Ok(t1 - t0)
-                        }
-                        other => bail!("the function did not answer: {other:?}"),
-                    }
-                })
-            }
-        }
-    }
-
-    fn first_next(&self) -> Option<Instant> {
-        match self {
-            Backend::Lean(a) => a.first_next(),
-            Backend::Emulator(_) => None,
-        }
-    }
 }
 
 fn kill_group(pgid: i32) {
