@@ -12,6 +12,10 @@ use msk_dlq::{
     PartitionOrder as Ordering, RecordContext, RecordHandler,
 };
 
+// The allocator the function binaries use.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn settings(order: Ordering) -> ConsumerSettings {
     let mut s = ConsumerSettings::default();
     s.order = order;
@@ -94,9 +98,92 @@ fn process(c: &mut Criterion) {
     g.finish();
 }
 
+/// The whole in-process path next to two references on the same 10,000-
+/// record event: the fastest pass these crates allow (serde_json borrowing
+/// only keys and values, SIMD base64 into one reused buffer) and what a
+/// naive Rust consumer writes (`aws_lambda_events::KafkaEvent`, then base64
+/// of every key and value).
+fn roofline(c: &mut Criterion) {
+    use base64::Engine as _;
+    use std::collections::HashMap;
+
+    #[derive(serde::Deserialize)]
+    struct RoofEvent<'a> {
+        #[serde(borrow)]
+        records: HashMap<&'a str, Vec<RoofRecord<'a>>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RoofRecord<'a> {
+        #[serde(borrow, default)]
+        key: Option<&'a str>,
+        #[serde(borrow, default)]
+        value: Option<&'a str>,
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    for records in [1_000usize, 10_000] {
+        let ev = synthetic_event("orders", records, 8, 300);
+        let mut g = c.benchmark_group(format!("roofline-{records}"));
+        g.throughput(Throughput::Elements(records as u64));
+        let p = Consumer::new(Accept, settings(Ordering::Ordered), Arc::new(NoSink));
+        g.bench_function("msk-dlq decode+process+response", |b| {
+            b.iter(|| {
+                let batch = decode_event(&ev).unwrap();
+                let r = rt.block_on(p.process(
+                    &batch,
+                    tokio::time::Instant::now() + Duration::from_secs(600),
+                    1_700_000_000_000,
+                ));
+                serde_json::to_string(&BatchResponse::from_report(&r)).unwrap()
+            })
+        });
+        g.bench_function("floor: borrowed parse + SIMD base64", |b| {
+            let mut buf = vec![0u8; 4096];
+            b.iter(|| {
+                let e: RoofEvent<'_> = serde_json::from_str(&ev).unwrap();
+                let mut n = 0usize;
+                for list in e.records.values() {
+                    for r in list {
+                        for text in [r.key, r.value].into_iter().flatten() {
+                            let out = base64_simd::Out::from_slice(&mut buf[..]);
+                            n += base64_simd::STANDARD
+                                .decode(text.as_bytes(), out)
+                                .unwrap()
+                                .len();
+                        }
+                    }
+                }
+                n
+            })
+        });
+        g.bench_function("aws_lambda_events KafkaEvent + base64", |b| {
+            b.iter(|| {
+                let e: aws_lambda_events::event::kafka::KafkaEvent =
+                    serde_json::from_str(&ev).unwrap();
+                let mut n = 0usize;
+                for list in e.records.values() {
+                    for r in list {
+                        for text in [&r.key, &r.value].into_iter().flatten() {
+                            n += base64::engine::general_purpose::STANDARD
+                                .decode(text)
+                                .unwrap()
+                                .len();
+                        }
+                    }
+                }
+                n
+            })
+        });
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(5));
-    targets = decode, process
+    targets = decode, process, roofline
 }
 criterion_main!(benches);

@@ -61,7 +61,8 @@ struct RecordData {
     partition: i32,
     offset: i64,
     timestamp: Option<i64>,
-    timestamp_type: Option<String>,
+    // Almost always one of Kafka's two names: those are not allocated.
+    timestamp_type: Option<std::borrow::Cow<'static, str>>,
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
     headers: Vec<Header>,
@@ -236,8 +237,12 @@ impl KafkaRecordBuilder {
     }
 
     /// Sets the timestamp type.
-    pub fn timestamp_type(mut self, t: Option<impl Into<String>>) -> Self {
-        self.data.timestamp_type = t.map(Into::into);
+    pub fn timestamp_type(mut self, t: Option<impl Into<String> + AsRef<str>>) -> Self {
+        self.data.timestamp_type = t.map(|t| match t.as_ref() {
+            "CREATE_TIME" => std::borrow::Cow::Borrowed("CREATE_TIME"),
+            "LOG_APPEND_TIME" => std::borrow::Cow::Borrowed("LOG_APPEND_TIME"),
+            _ => std::borrow::Cow::Owned(t.into()),
+        });
         self
     }
 

@@ -1,7 +1,6 @@
 //! The event's JSON shape, borrowed from the input where possible.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -166,6 +165,7 @@ impl<'de> Deserialize<'de> for RecordsField {
                     let seed = PartitionSeed {
                         key: partitions[index].key.clone(),
                         entries: &mut partitions[index].entries,
+                        topic_cache: None,
                     };
                     if let Err(e) = m.next_value_seed(seed)? {
                         first_error.get_or_insert(e);
@@ -194,6 +194,7 @@ impl<'de> Deserialize<'de> for RecordsField {
 struct PartitionSeed<'p> {
     key: Arc<str>,
     entries: &'p mut Vec<BatchEntry>,
+    topic_cache: Option<Arc<str>>,
 }
 
 impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
@@ -221,10 +222,11 @@ impl<'de> Visitor<'de> for PartitionSeed<'_> {
         f.write_str("an array of records")
     }
 
-    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+    fn visit_seq<S: SeqAccess<'de>>(mut self, mut s: S) -> Result<Self::Value, S::Error> {
         self.entries.reserve(s.size_hint().unwrap_or(0));
         while let Some(raw) = s.next_element::<&'de RawValue>()? {
-            self.entries.push(decode_record(&self.key, raw));
+            self.entries
+                .push(decode_record(&self.key, raw, &mut self.topic_cache));
         }
         Ok(Ok(()))
     }
@@ -256,10 +258,8 @@ struct WireRecord<'a> {
     key: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     value: Option<Cow<'a, str>>,
-    // Signed Java bytes; 128..=255 is accepted too, for producers of test
-    // events that wrote unsigned bytes.
-    #[serde(borrow, default)]
-    headers: Option<Vec<BTreeMap<Cow<'a, str>, Vec<i16>>>>,
+    #[serde(default)]
+    headers: Option<WireHeaders>,
     #[serde(default)]
     key_schema_metadata: Option<SchemaMetadata>,
     #[serde(default)]
@@ -267,6 +267,105 @@ struct WireRecord<'a> {
 }
 
 /// Whatever identity a malformed record still reveals.
+/// `headers` as Lambda writes them: a list of objects, each name with its
+/// bytes as signed Java bytes (128..=255 is accepted too, for producers of
+/// test events that wrote unsigned bytes), read straight into [`Header`]s
+/// in document order.
+struct WireHeaders(Vec<Header>);
+
+impl<'de> Deserialize<'de> for WireHeaders {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct List;
+        impl<'de> Visitor<'de> for List {
+            type Value = Vec<Header>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list of {name: [bytes]} objects")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Vec<Header>, S::Error> {
+                let mut out = Vec::new();
+                let mut index = 0;
+                while s
+                    .next_element_seed(HeaderObject {
+                        index,
+                        out: &mut out,
+                    })?
+                    .is_some()
+                {
+                    index += 1;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(List).map(WireHeaders)
+    }
+}
+
+/// One `{name: [bytes], ...}` object of the `headers` list.
+struct HeaderObject<'o> {
+    index: usize,
+    out: &'o mut Vec<Header>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderObject<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderObject<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a {name: [bytes]} object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(), M::Error> {
+        while let Some(name) = m.next_key::<String>()? {
+            let value = m.next_value_seed(HeaderBytes {
+                index: self.index,
+                name: &name,
+            })?;
+            self.out.push(Header { name, value });
+        }
+        Ok(())
+    }
+}
+
+/// A header's value: signed (or unsigned) bytes.
+struct HeaderBytes<'n> {
+    index: usize,
+    name: &'n str,
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderBytes<'_> {
+    type Value = Vec<u8>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderBytes<'_> {
+    type Value = Vec<u8>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of bytes")
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Vec<u8>, S::Error> {
+        let mut out = Vec::with_capacity(s.size_hint().unwrap_or(0));
+        while let Some(b) = s.next_element::<i64>()? {
+            out.push(match b {
+                -128..=-1 => (b as i8) as u8,
+                0..=255 => b as u8,
+                _ => {
+                    return Err(serde::de::Error::custom(format!(
+                        "header {} ({:?}) has byte {b}, outside -128..=255",
+                        self.index, self.name
+                    )))
+                }
+            });
+        }
+        Ok(out)
+    }
+}
+
 #[derive(Deserialize, Default)]
 struct Probe {
     #[serde(default)]
@@ -286,10 +385,10 @@ pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
         .0
 }
 
-fn decode_record(key: &Arc<str>, raw: &RawValue) -> BatchEntry {
+fn decode_record(key: &Arc<str>, raw: &RawValue, topic_cache: &mut Option<Arc<str>>) -> BatchEntry {
     match serde_json::from_str::<WireRecord<'_>>(raw.get())
         .map_err(|e| format!("record does not match the Kafka record shape: {e}"))
-        .and_then(into_record)
+        .and_then(|w| into_record(w, topic_cache))
     {
         Ok(record) => BatchEntry {
             id: RecordId {
@@ -330,7 +429,10 @@ fn json_i64(v: &serde_json::Value) -> Option<i64> {
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
-fn into_record(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
+fn into_record(
+    w: WireRecord<'_>,
+    topic_cache: &mut Option<Arc<str>>,
+) -> Result<KafkaRecord, String> {
     if w.partition < 0 || w.offset < 0 {
         return Err(format!(
             "partition {} / offset {} is negative; Kafka numbers both from 0",
@@ -339,34 +441,23 @@ fn into_record(w: WireRecord<'_>) -> Result<KafkaRecord, String> {
     }
     let key = decode_b64_field("key", w.key.as_deref()).map_err(|e| e.to_string())?;
     let value = decode_b64_field("value", w.value.as_deref()).map_err(|e| e.to_string())?;
-    let mut headers = Vec::new();
-    for (i, map) in w.headers.unwrap_or_default().into_iter().enumerate() {
-        for (name, bytes) in map {
-            let value = bytes
-                .iter()
-                .map(|&b| match b {
-                    -128..=-1 => Ok((b as i8) as u8),
-                    0..=255 => Ok(b as u8),
-                    _ => Err(format!(
-                        "header {i} ({name:?}) has byte {b}, outside -128..=255"
-                    )),
-                })
-                .collect::<Result<Vec<u8>, String>>()?;
-            headers.push(Header {
-                name: name.into_owned(),
-                value,
-            });
+    let headers = w.headers.map(|h| h.0).unwrap_or_default();
+    // The records of a partition share one topic name.
+    let topic = match topic_cache {
+        Some(t) if **t == *w.topic => t.clone(),
+        _ => {
+            let t: Arc<str> = Arc::from(w.topic.as_ref());
+            *topic_cache = Some(t.clone());
+            t
         }
-    }
-    Ok(
-        KafkaRecord::builder(w.topic.into_owned(), w.partition, w.offset)
-            .timestamp_opt(w.timestamp)
-            .timestamp_type(w.timestamp_type.map(Cow::into_owned))
-            .key(key)
-            .value(value)
-            .headers(headers)
-            .key_schema(w.key_schema_metadata)
-            .value_schema(w.value_schema_metadata)
-            .build(),
-    )
+    };
+    Ok(KafkaRecord::builder_shared(topic, w.partition, w.offset)
+        .timestamp_opt(w.timestamp)
+        .timestamp_type(w.timestamp_type)
+        .key(key)
+        .value(value)
+        .headers(headers)
+        .key_schema(w.key_schema_metadata)
+        .value_schema(w.value_schema_metadata)
+        .build())
 }
