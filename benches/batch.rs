@@ -12,10 +12,6 @@ use msk_dlq::{
     PartitionOrder as Ordering, RecordContext, RecordHandler,
 };
 
-// The allocator the function binaries use.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn settings(order: Ordering) -> ConsumerSettings {
     let mut s = ConsumerSettings::default();
     s.order = order;

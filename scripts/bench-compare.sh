@@ -9,6 +9,9 @@
 #   scripts/bench-compare.sh                     all events
 #   EVENTS="10000x300" scripts/bench-compare.sh  some (RECORDSxVALUE_BYTES)
 #   NODE=1 scripts/bench-compare.sh              also Powertools TypeScript (npm)
+#   SINKS=0 scripts/bench-compare.sh             without the dead-letter write
+#                                                throughput (a local stack on
+#                                                ports 49092/45000)
 #   WARMUP=5 ITERATIONS=50                        per function and event
 #
 # Powertools is installed into .venv-bench (git-ignored) from
@@ -23,6 +26,7 @@ WARMUP=${WARMUP:-5}
 ITERATIONS=${ITERATIONS:-50}
 EVENTS=${EVENTS:-"100x100 1000x100 10000x100 100x300 1000x300 10000x300"}
 NODE=${NODE:-0}
+SINKS=${SINKS:-1}
 export VENV=$ROOT/.venv-bench
 
 echo "== build (release)" >&2
@@ -59,3 +63,15 @@ done
 echo >&2
 echo "results: $OUT" >&2
 "$B" --compare "$OUT" --baseline msk-dlq-noop
+
+if [[ $SINKS == 1 ]]; then
+  echo >&2
+  echo "== dead-letter write throughput (local stack)" >&2
+  export MSK_DLQ_STACK_DIR=$ROOT/.stack/bench MSK_DLQ_KAFKA_PORT=49092 MSK_DLQ_AWS_PORT=45000
+  trap 'scripts/stack.sh down >/dev/null 2>&1 || true' EXIT
+  scripts/install.sh moto >&2
+  scripts/stack.sh up >&2
+  "$TARGET/release/sink-throughput" --kafka "127.0.0.1:$MSK_DLQ_KAFKA_PORT" \
+    --aws "http://127.0.0.1:$MSK_DLQ_AWS_PORT" | tee "${OUT%.jsonl}-sinks.jsonl"
+  echo "(Kafka on $(cat "$MSK_DLQ_STACK_DIR/kafka.kind" 2>/dev/null || echo '?'); SQS/SNS on moto, whose own speed bounds those two)" >&2
+fi

@@ -11,8 +11,7 @@ use common::stack::{
     self, consume_within, create_queue, create_topic, header, headers_of, produce, produce_at,
     receive, unique,
 };
-use common::{env, workspace_bin};
-use lambda_emulator::{Function, Reply};
+use common::{env, run_replay_job, workspace_bin};
 use msk_dlq_esm::{Destination, Esm, EsmError, EsmSettings, FunctionSpec, OnFailure, Redelivery};
 use serde_json::{json, Value};
 
@@ -277,32 +276,8 @@ async fn a_crashing_function_is_bisected_and_its_record_is_fetched_back_and_repl
     // The fix ships; the reprocessor fetches the record back and replays it;
     // the mapping consumes it again.
     std::fs::write(dir.fix_flag(), b"").unwrap();
-    let kafka = stack::kafka();
-    let mut reprocessor = Function::start(
-        &workspace_bin("reprocessor"),
-        "orders-reprocessor",
-        &env(&[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL", &stack::aws_endpoint()),
-            ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", &kafka),
-            ("MSK_DLQ_METRICS", "false"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
-    let job = json!({"replayJob": {"sqsQueueUrl": queue}}).to_string();
-    let Reply::Response(summary) = reprocessor
-        .invoke(&job, Duration::from_secs(60))
-        .await
-        .unwrap()
-    else {
-        panic!("reprocessor failed: {:?}", reprocessor.stderr_lines())
-    };
-    reprocessor.stop().await;
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let job = json!({"replayJob": {"sqsQueueUrl": queue}});
+    let summary = run_replay_job(&job, Duration::from_secs(60)).await;
     assert_eq!(
         (
             summary["fetchedBack"].as_u64(),

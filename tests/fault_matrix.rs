@@ -20,8 +20,7 @@ use std::time::Duration;
 use common::ledger::{draw, order_id, produce_orders, Account, Plan, Produced, Workdir};
 use common::proxy::{Fault, FaultProxy, ALL_FAULTS};
 use common::stack::{self, create_queue, create_topic, unique};
-use common::{env, workspace_bin};
-use lambda_emulator::{Function, Reply};
+use common::{env, run_replay_job, workspace_bin};
 use msk_dlq::replay::parse::from_message_body;
 use msk_dlq::replay::{Parsed, StoredValue};
 use msk_dlq_esm::{Destination, Esm, EsmSettings, FunctionSpec, OnFailure, Stats};
@@ -199,37 +198,11 @@ async fn on_failure_ids(
 /// reprocessor (fetch-back), and lets the mapping consume the replays.
 async fn fix_and_replay(dir: &Workdir, esm: &mut Esm, on_failure: &str) -> serde_json::Value {
     dir.deploy_fix();
-    let mut reprocessor = Function::start(
-        &workspace_bin("reprocessor"),
-        "orders-reprocessor",
-        &env(&[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL", &stack::aws_endpoint()),
-            ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", &stack::kafka()),
-            ("MSK_DLQ_METRICS", "false"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
-    let job = serde_json::json!({"replayJob": {"sqsQueueUrl": on_failure}}).to_string();
-    let reply = reprocessor
-        .invoke(&job, Duration::from_secs(120))
-        .await
-        .unwrap();
-    let Reply::Response(summary) = reply else {
-        panic!("reprocessor: {reply:?} {:?}", reprocessor.stderr_lines())
-    };
-    let logs = reprocessor.stderr_lines();
-    reprocessor.stop().await;
+    let job = serde_json::json!({"replayJob": {"sqsQueueUrl": on_failure}});
+    let summary = run_replay_job(&job, Duration::from_secs(120)).await;
     println!("reprocessor: {summary}");
-    if !summary.contains("\"failed\":0") {
-        println!("{}", logs.join("\n"));
-    }
     drive(esm, |_| {}).await;
-    serde_json::from_str(&summary).unwrap()
+    summary
 }
 
 /// A task that alternates `proxy` between a random fault (0.5 to 3 s, long

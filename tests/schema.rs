@@ -12,8 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::stack::{self, consume_within, create_topic, header, headers_of, produce, unique};
-use common::{env, workspace_bin};
-use lambda_emulator::{Function, Reply};
+use common::{env, run_replay_job, workspace_bin};
 use msk_dlq::schema::{Framing, RecordFormat, SchemaId};
 use msk_dlq_esm::{Esm, EsmSettings, FunctionSpec, SchemaRegistry};
 use rdkafka::Message as _;
@@ -179,32 +178,8 @@ async fn dead_letter_and_replay(format: RecordFormat, glue_id: &str) {
         "the letter holds what Lambda delivered: no framing"
     );
 
-    let kafka = stack::kafka();
-    let mut reprocessor = Function::start(
-        &workspace_bin("reprocessor"),
-        "orders-reprocessor",
-        &env(&[
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ENDPOINT_URL", &stack::aws_endpoint()),
-            ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", &kafka),
-            ("MSK_DLQ_METRICS", "false"),
-        ]),
-        false,
-    )
-    .await
-    .unwrap();
-    let job = json!({"replayJob": {"kafkaTopic": dlq, "group": unique("replay")}}).to_string();
-    let Reply::Response(summary) = reprocessor
-        .invoke(&job, Duration::from_secs(60))
-        .await
-        .unwrap()
-    else {
-        panic!("reprocessor failed: {:?}", reprocessor.stderr_lines())
-    };
-    reprocessor.stop().await;
-    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let job = json!({"replayJob": {"kafkaTopic": dlq, "group": unique("replay")}});
+    let summary = run_replay_job(&job, Duration::from_secs(60)).await;
     let (reframed, fetched) = match format {
         RecordFormat::Source => (2, 0),
         RecordFormat::Json => (0, 2),

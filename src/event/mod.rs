@@ -7,6 +7,7 @@
 //! time, and turn a record that cannot be decoded into a [`MalformedRecord`]
 //! that keeps its JSON exactly as received.
 
+mod headers;
 mod wire;
 
 pub use wire::DecodedEvent;

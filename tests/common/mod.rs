@@ -173,3 +173,38 @@ pub async fn start_consumer(vars: &[(&str, &str)]) -> lambda_emulator::Function 
     .await
     .unwrap()
 }
+
+/// Runs `job` (a `{"replayJob": ...}`) on the real `reprocessor` binary
+/// against the local stack, within `timeout`; its summary, and its log
+/// lines when it did not answer.
+pub async fn run_replay_job(
+    job: &serde_json::Value,
+    timeout: std::time::Duration,
+) -> serde_json::Value {
+    let mut reprocessor = lambda_emulator::Function::start(
+        &workspace_bin("reprocessor"),
+        "orders-reprocessor",
+        &env(&[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", &stack::aws_endpoint()),
+            ("MSK_DLQ_KAFKA_BOOTSTRAP_SERVERS", &stack::kafka()),
+            ("MSK_DLQ_METRICS", "false"),
+        ]),
+        false,
+    )
+    .await
+    .unwrap();
+    let reply = reprocessor.invoke(&job.to_string(), timeout).await.unwrap();
+    let lambda_emulator::Reply::Response(summary) = reply else {
+        panic!("reprocessor: {reply:?} {:?}", reprocessor.stderr_lines())
+    };
+    let logs = reprocessor.stderr_lines();
+    reprocessor.stop().await;
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    if summary["failed"].as_u64() != Some(0) {
+        println!("reprocessor: {summary}\n{}", logs.join("\n"));
+    }
+    summary
+}

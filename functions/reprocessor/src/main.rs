@@ -2,11 +2,6 @@
 //! the Kafka DLQ topic, or invoked directly with a `{"replayJob": ...}`.
 //! To repair records before replay, pass a `msk_dlq::replay::Repair`.
 
-// A batch allocates and frees tens of thousands of small buffers; mimalloc
-// does that in a fraction of glibc's time.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     msk_dlq::run_reprocessor(None).await

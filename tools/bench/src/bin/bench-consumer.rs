@@ -4,11 +4,6 @@
 
 use msk_dlq::{HandlerError, KafkaRecord, RecordContext, RecordHandler};
 
-// A batch allocates and frees tens of thousands of small buffers; mimalloc
-// does that in a fraction of glibc's time.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 struct Bench {
     json: bool,
 }
