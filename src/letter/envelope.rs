@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{DeadLetter, DeadRecord, DlqKind};
 use crate::codec::{decode_b64_field, encode_b64, rfc3339_ms, Base64Error};
-use crate::record::{Header, SchemaMetadata};
+use crate::record::Header;
+use crate::schema::SchemaFacts;
 
 /// The envelope version this code writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
@@ -66,15 +67,10 @@ pub struct EnvelopeSource {
     /// Original timestamp type.
     #[serde(default)]
     pub timestamp_type: Option<String>,
-    /// Lambda's `keySchemaMetadata`, when a registry was involved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_schema: Option<SchemaMetadata>,
-    /// Lambda's `valueSchemaMetadata`, when a registry was involved.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_schema: Option<SchemaMetadata>,
-    /// The mapping's `EventRecordFormat` (`SOURCE` or `JSON`), when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record_format: Option<String>,
+    /// Lambda's schema metadata and the mapping's `EventRecordFormat`, when
+    /// a registry was involved.
+    #[serde(flatten)]
+    pub schema: SchemaFacts,
 }
 
 /// A header of an [`Envelope`]: name and base64 value.
@@ -169,11 +165,10 @@ impl DeadLetter {
             DeadRecord::Decoded(r) => (r.timestamp_type().map(str::to_owned), None),
             DeadRecord::Malformed(m) => (None, Some(m.raw.clone())),
         };
-        let schema = self.schema();
-        let record_format = schema
-            .record_format
-            .filter(|_| schema.has_registry())
-            .map(|f| f.as_str().to_owned());
+        let mut schema = self.schema();
+        if !schema.has_registry() {
+            schema.record_format = None;
+        }
         Envelope {
             version: ENVELOPE_VERSION,
             source: EnvelopeSource {
@@ -185,9 +180,7 @@ impl DeadLetter {
                 offset: self.offset(),
                 timestamp: self.timestamp(),
                 timestamp_type,
-                key_schema: schema.key,
-                value_schema: schema.value,
-                record_format,
+                schema,
             },
             key: self.key().map(encode_b64),
             value: match &self.record {

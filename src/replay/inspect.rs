@@ -9,7 +9,7 @@ use super::reader::DlqItem;
 use super::stored::{Format, Parsed, StoredDeadLetter, StoredValue};
 use crate::codec::{decode_b64_field, encode_b64, parse_rfc3339_ms, rfc3339_ms};
 use crate::letter::{DlqKind, ValueLocation};
-use crate::record::{Header, SchemaMetadata};
+use crate::record::Header;
 use crate::schema::{RecordFormat, SchemaFacts};
 
 /// Bytes as JSON, without loss: a string when they are UTF-8 text (so text
@@ -100,15 +100,9 @@ pub struct LetterView {
     pub value_bytes: Option<usize>,
     /// Headers in order.
     pub headers: Vec<(String, ExportBytes)>,
-    /// The key's schema-registry metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_schema: Option<SchemaMetadata>,
-    /// The value's schema-registry metadata.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value_schema: Option<SchemaMetadata>,
-    /// How Lambda delivered the record (`SOURCE` or `JSON`), when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record_format: Option<String>,
+    /// Schema-registry metadata and how Lambda delivered the record.
+    #[serde(flatten)]
+    pub schema: SchemaFacts,
 }
 
 impl LetterView {
@@ -144,9 +138,7 @@ impl LetterView {
                 .iter()
                 .map(|h| (h.name.clone(), ExportBytes(h.value.clone())))
                 .collect(),
-            key_schema: d.schema.key.clone(),
-            value_schema: d.schema.value.clone(),
-            record_format: d.schema.record_format.map(|f| f.as_str().to_owned()),
+            schema: d.schema.clone(),
         }
     }
 
@@ -191,11 +183,7 @@ impl LetterView {
             consumer: self.consumer.clone(),
             source: self.source.clone(),
             bootstrap_servers: self.bootstrap_servers.clone(),
-            schema: SchemaFacts::new(
-                self.key_schema.clone(),
-                self.value_schema.clone(),
-                self.record_format.as_deref().and_then(RecordFormat::parse),
-            ),
+            schema: self.schema.clone(),
         })
     }
 }

@@ -1,6 +1,8 @@
 //! What a dead letter remembers of its record's schema, and how a replay
 //! gets the record back into the bytes the topic's consumers expect. Pure.
 
+use serde::{Deserialize, Serialize};
+
 use super::framing::{Framing, SchemaId};
 use crate::record::SchemaMetadata;
 
@@ -35,16 +37,53 @@ impl RecordFormat {
 
 /// What a dead letter keeps of its record's schema: Lambda's metadata of
 /// key and value, and the mapping's record format when the consumer knew
-/// it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// it. As JSON (the envelope's `source`, exported letters): `keySchema`,
+/// `valueSchema`, `recordFormat`, each left out when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SchemaFacts {
     /// The key's `keySchemaMetadata`.
+    #[serde(rename = "keySchema", default, skip_serializing_if = "Option::is_none")]
     pub key: Option<SchemaMetadata>,
     /// The value's `valueSchemaMetadata`.
+    #[serde(
+        rename = "valueSchema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub value: Option<SchemaMetadata>,
     /// How Lambda delivered them.
+    #[serde(
+        rename = "recordFormat",
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "record_format_text"
+    )]
     pub record_format: Option<RecordFormat>,
+}
+
+/// `SOURCE` / `JSON` as text; other text reads as unknown, never as an error.
+mod record_format_text {
+    use super::RecordFormat;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        f: &Option<RecordFormat>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match f {
+            Some(f) => s.serialize_str(f.as_str()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<RecordFormat>, D::Error> {
+        Ok(Option::<String>::deserialize(d)?
+            .as_deref()
+            .and_then(RecordFormat::parse))
+    }
 }
 
 impl SchemaFacts {

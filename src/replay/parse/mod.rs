@@ -12,7 +12,6 @@ use super::stored::{Format, ParseError, Parsed, StoredDeadLetter, StoredValue};
 use crate::codec::parse_rfc3339_ms;
 use crate::letter::Envelope;
 use crate::record::Header;
-use crate::schema::{RecordFormat, SchemaFacts};
 
 pub use lambda::split_topic_partition;
 
@@ -100,14 +99,7 @@ pub fn from_envelope(env: Envelope) -> Result<StoredDeadLetter, ParseError> {
                 .unwrap_or(env.source.event_source.clone()),
         ),
         bootstrap_servers: env.source.bootstrap_servers.clone(),
-        schema: SchemaFacts::new(
-            env.source.key_schema.clone(),
-            env.source.value_schema.clone(),
-            env.source
-                .record_format
-                .as_deref()
-                .and_then(RecordFormat::parse),
-        ),
+        schema: env.source.schema.clone(),
     })
 }
 
@@ -224,6 +216,7 @@ mod tests {
         use crate::event::BatchSource;
         use crate::letter::{DeadLetter, DeadRecord};
         use crate::record::{KafkaRecord, SchemaMetadata};
+        use crate::schema::RecordFormat;
         use std::sync::Arc;
         let record = KafkaRecord::builder("orders", 0, 5)
             .value(Some(b"\x02a".to_vec()))

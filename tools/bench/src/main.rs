@@ -17,18 +17,17 @@ mod rss;
 mod server;
 
 use backend::{truncate, Backend};
+use lambda_emulator::{collect_lines, Lines};
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum ServerKind {
@@ -99,32 +98,7 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected K=V, got {s:?}"))
 }
 
-type Lines = Arc<Mutex<VecDeque<String>>>;
 const KEEP_LINES: usize = 200;
-
-fn drain<R>(reader: R, sink: Lines, echo: bool, to_stderr: bool)
-where
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(reader).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if echo {
-                if to_stderr {
-                    eprintln!("{line}");
-                } else {
-                    println!("{line}");
-                }
-            }
-            if let Ok(mut s) = sink.lock() {
-                if s.len() == KEEP_LINES {
-                    s.pop_front();
-                }
-                s.push_back(line);
-            }
-        }
-    });
-}
 
 fn tail(lines: &Lines) -> String {
     lines
@@ -227,10 +201,10 @@ async fn run(args: Args) -> anyhow::Result<Value> {
     let stdout: Lines = Arc::default();
     let stderr: Lines = Arc::default();
     if let Some(o) = child.stdout.take() {
-        drain(o, stdout.clone(), args.verbose, false);
+        collect_lines(o, stdout.clone(), Some(KEEP_LINES), args.verbose, false);
     }
     if let Some(e) = child.stderr.take() {
-        drain(e, stderr.clone(), args.verbose, true);
+        collect_lines(e, stderr.clone(), Some(KEEP_LINES), args.verbose, true);
     }
 
     let mut tracker = rss::Tracker::default();

@@ -223,8 +223,8 @@ fn accepted() -> Result<Response<Full<Bytes>>, hyper::http::Error> {
 pub struct Function {
     api: RuntimeApi,
     child: tokio::process::Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
+    stdout: Lines,
+    stderr: Lines,
     exited: Option<ExitStatus>,
 }
 
@@ -256,13 +256,13 @@ impl Function {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("cannot start function binary {}", binary.display()))?;
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stdout: Lines = Arc::default();
+        let stderr: Lines = Arc::default();
         if let Some(out) = child.stdout.take() {
-            collect_lines(out, stdout.clone(), echo, false);
+            collect_lines(out, stdout.clone(), None, echo, false);
         }
         if let Some(err) = child.stderr.take() {
-            collect_lines(err, stderr.clone(), echo, true);
+            collect_lines(err, stderr.clone(), None, echo, true);
         }
         Ok(Self {
             api,
@@ -325,11 +325,17 @@ impl Function {
     }
 
     pub fn stdout_lines(&self) -> Vec<String> {
-        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+        self.stdout
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn stderr_lines(&self) -> Vec<String> {
-        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+        self.stderr
+            .lock()
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub async fn stop(mut self) {
@@ -337,7 +343,12 @@ impl Function {
     }
 }
 
-fn collect_lines<R>(reader: R, sink: Arc<Mutex<Vec<String>>>, echo: bool, to_stderr: bool)
+/// Lines a process wrote, kept in memory.
+pub type Lines = Arc<Mutex<std::collections::VecDeque<String>>>;
+
+/// Copies `reader`'s lines into `sink` (only the newest `keep` when
+/// bounded), echoing them to stdout or stderr when asked.
+pub fn collect_lines<R>(reader: R, sink: Lines, keep: Option<usize>, echo: bool, to_stderr: bool)
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
@@ -352,7 +363,10 @@ where
                 }
             }
             if let Ok(mut s) = sink.lock() {
-                s.push(line);
+                if keep.is_some_and(|k| s.len() >= k) {
+                    s.pop_front();
+                }
+                s.push_back(line);
             }
         }
     });
