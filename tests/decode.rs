@@ -272,3 +272,20 @@ fn schema_registry_events_in_every_framing() {
         "Glue framing skipped"
     );
 }
+
+/// JSON allows a key twice; a second `records` object must not make the
+/// first one's records vanish (they would be neither processed nor
+/// reported failed).
+#[test]
+fn a_repeated_records_object_keeps_every_record() {
+    let rec = |o: i64| format!(r#"{{"topic":"t","partition":0,"offset":{o},"value":"e30="}}"#);
+    let ev = format!(
+        r#"{{"eventSource":"aws:kafka","records":{{"t-0":[{}]}},"records":{{"t-0":[{}],"t-1":[]}}}}"#,
+        rec(1),
+        rec(2)
+    );
+    let batch = decode_event(&ev).unwrap();
+    let offsets: Vec<Option<i64>> = batch.entries().map(|e| e.id.offset).collect();
+    assert_eq!(offsets, [Some(1), Some(2)]);
+    assert_eq!(batch.partitions.len(), 2);
+}

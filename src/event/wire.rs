@@ -50,7 +50,15 @@ impl<'de> Visitor<'de> for EventVisitor {
                 "eventSource" => event_source = m.next_value()?,
                 "eventSourceArn" => event_source_arn = m.next_value()?,
                 "bootstrapServers" => bootstrap_servers = m.next_value()?,
-                "records" => records = Some(m.next_value::<RecordsField>()?.0),
+                "records" => {
+                    let more = m.next_value::<RecordsField>()?.0;
+                    records = Some(match records {
+                        None => more,
+                        // A second `records` object adds to the first: its
+                        // records are never dropped unseen.
+                        Some(first) => merge(first, more),
+                    });
+                }
                 _ => {
                     m.next_value::<IgnoredAny>()?;
                 }
@@ -63,6 +71,20 @@ impl<'de> Visitor<'de> for EventVisitor {
             records,
         )))
     }
+}
+
+fn merge(
+    first: Result<Vec<PartitionBatch>, EventError>,
+    more: Result<Vec<PartitionBatch>, EventError>,
+) -> Result<Vec<PartitionBatch>, EventError> {
+    let mut all = first?;
+    for p in more? {
+        match all.iter_mut().find(|a| a.key == p.key) {
+            Some(a) => a.entries.extend(p.entries),
+            None => all.push(p),
+        }
+    }
+    Ok(all)
 }
 
 fn assemble(
