@@ -71,7 +71,7 @@ fn json<T: DeserializeOwned>(part: &'static str, bytes: Option<&[u8]>) -> Result
 impl KafkaRecord {
     /// The value, JSON, deserialized into `T`; registry framing in front of
     /// it (Confluent or Glue) is skipped. `?` in a handler turns an error
-    /// into a `permanent` [`HandlerError`] (`SchemaMismatch` or
+    /// into a `permanent` [`HandlerError`](crate::HandlerError) (`SchemaMismatch` or
     /// `DeserializationError`).
     pub fn value_json<T: DeserializeOwned>(&self) -> Result<T, ValueError> {
         json("value", self.value())
