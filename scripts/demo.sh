@@ -111,7 +111,9 @@ processed = {l.split()[0] for l in open(f"{work}/processed.ledger")}
 in_dlq = set()
 for line in open(f"{work}/dlq.jsonl"):
     letter = json.loads(line)
-    raw = base64.b64decode(letter["value"] or "").decode("utf-8", "replace")
+    # export keeps bytes losslessly: text as a string, other bytes as {"base64": ...}
+    v = letter["value"]
+    raw = base64.b64decode(v["base64"]).decode("utf-8", "replace") if isinstance(v, dict) else (v or "")
     try:
         in_dlq.add(json.loads(raw)["order_id"])
     except Exception:
