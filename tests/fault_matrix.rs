@@ -449,16 +449,7 @@ async fn a_kafka_dlq_with_produce_errors_latency_and_its_broker_down() {
     account.note("partial batches", stats.partial_batches);
     let f = account.check();
     assert_eq!(f.processed_twice, 0);
-    let poison = account
-        .produced
-        .values()
-        .filter(|p| p.may_dead_letter())
-        .count();
-    assert_eq!(
-        account.dead_lettered.len(),
-        poison,
-        "every poison record dead-lettered"
-    );
+    account.assert_every_poison_dead_lettered();
 }
 
 /// An SNS DLQ whose large letters are claim-checked to an S3 endpoint that
@@ -539,16 +530,7 @@ async fn an_sns_dlq_with_a_stalling_claim_check_store() {
         proxy.faulted.load(std::sync::atomic::Ordering::Relaxed),
     );
     account.check();
-    let poison = account
-        .produced
-        .values()
-        .filter(|p| p.may_dead_letter())
-        .count();
-    assert_eq!(
-        account.dead_lettered.len(),
-        poison,
-        "every poison record dead-lettered"
-    );
+    account.assert_every_poison_dead_lettered();
 }
 
 /// Deadlines that expire mid-batch (records slower than the function's

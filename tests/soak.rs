@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use base64::Engine as _;
-use common::ledger::{draw, order_id, Plan, Workdir};
+use common::ledger::{append_to_fault_report, draw, order_id, Plan, Workdir};
 use common::proxy::{Fault, FaultProxy};
 use common::stack::{self, create_queue, unique};
 use common::{env, workspace_bin};
@@ -211,16 +211,7 @@ async fn thousands_of_warm_invocations_leak_nothing() {
             .join(" ")
     );
     println!("{line}");
-    if let Ok(path) = std::env::var("MSK_DLQ_FAULT_REPORT") {
-        use std::io::Write as _;
-        if let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(file, "{line}");
-        }
-    }
+    append_to_fault_report(&line);
     assert!(lost.is_empty(), "{line}\nlost: {lost:?}");
     assert!(
         max_rss <= warm_rss + 16 * 1024,

@@ -44,20 +44,21 @@ impl<'de> Visitor<'de> for EventVisitor {
         let mut event_source: Option<String> = None;
         let mut event_source_arn: Option<String> = None;
         let mut bootstrap_servers: Option<String> = None;
-        let mut records: Option<Result<Vec<PartitionBatch>, EventError>> = None;
+        let mut partitions: Vec<PartitionBatch> = Vec::new();
+        let mut records: Option<Result<(), EventError>> = None;
         while let Some(key) = m.next_key::<Cow<'de, str>>()? {
             match key.as_ref() {
                 "eventSource" => event_source = m.next_value()?,
                 "eventSourceArn" => event_source_arn = m.next_value()?,
                 "bootstrapServers" => bootstrap_servers = m.next_value()?,
                 "records" => {
-                    let more = m.next_value::<RecordsField>()?.0;
-                    records = Some(match records {
-                        None => more,
-                        // A second `records` object adds to the first: its
-                        // records are never dropped unseen.
-                        Some(first) => merge(first, more),
-                    });
+                    // A second `records` object continues the partitions of
+                    // the first, as a repeated partition key does: its
+                    // records are never dropped unseen.
+                    let read = m.next_value_seed(RecordsSeed {
+                        partitions: &mut partitions,
+                    })?;
+                    records = Some(records.unwrap_or(Ok(())).and(read));
                 }
                 _ => {
                     m.next_value::<IgnoredAny>()?;
@@ -68,23 +69,9 @@ impl<'de> Visitor<'de> for EventVisitor {
             event_source,
             event_source_arn,
             bootstrap_servers,
-            records,
+            records.map(|r| r.map(|()| partitions)),
         )))
     }
-}
-
-fn merge(
-    first: Result<Vec<PartitionBatch>, EventError>,
-    more: Result<Vec<PartitionBatch>, EventError>,
-) -> Result<Vec<PartitionBatch>, EventError> {
-    let mut all = first?;
-    for p in more? {
-        match all.iter_mut().find(|a| a.key == p.key) {
-            Some(a) => a.entries.extend(p.entries),
-            None => all.push(p),
-        }
-    }
-    Ok(all)
 }
 
 fn assemble(
@@ -120,8 +107,11 @@ fn assemble(
     })
 }
 
-/// The `records` object, each record decoded as it is read.
-struct RecordsField(Result<Vec<PartitionBatch>, EventError>);
+/// The `records` object, each record decoded as it is read into
+/// `partitions`; a key met again continues its partition.
+struct RecordsSeed<'p> {
+    partitions: &'p mut Vec<PartitionBatch>,
+}
 
 /// The error for a `records` value or partition list of the wrong JSON type.
 fn invalid_field(field: String, unexpected: Unexpected<'_>, expected: &str) -> EventError {
@@ -153,62 +143,67 @@ macro_rules! wrong_types {
     };
 }
 
-impl<'de> Deserialize<'de> for RecordsField {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Visit;
-        fn wrong(_: Visit, u: Unexpected<'_>) -> RecordsField {
-            RecordsField(Err(invalid_field(
-                "records".to_owned(),
-                u,
-                "an object of <topic>-<partition> keys",
-            )))
-        }
-        impl<'de> Visitor<'de> for Visit {
-            type Value = RecordsField;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of <topic>-<partition> keys")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RecordsField, M::Error> {
-                let mut partitions: Vec<PartitionBatch> = Vec::new();
-                let mut first_error = None;
-                while let Some(key) = m.next_key::<Cow<'de, str>>()? {
-                    // A repeated key continues its partition rather than
-                    // replacing it.
-                    let index = match partitions.iter().position(|p| *p.key == *key) {
-                        Some(i) => i,
-                        None => {
-                            partitions.push(PartitionBatch {
-                                key: Arc::from(key.as_ref()),
-                                entries: Vec::new(),
-                            });
-                            partitions.len() - 1
-                        }
-                    };
-                    let seed = PartitionSeed {
-                        key: partitions[index].key.clone(),
-                        entries: &mut partitions[index].entries,
-                        topic_cache: None,
-                    };
-                    if let Err(e) = m.next_value_seed(seed)? {
-                        first_error.get_or_insert(e);
-                    }
-                }
-                Ok(RecordsField(match first_error {
-                    Some(e) => Err(e),
-                    None => Ok(partitions),
-                }))
-            }
-            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<RecordsField, S::Error> {
-                while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(wrong(self, Unexpected::Seq))
-            }
-            fn visit_unit<E: serde::de::Error>(self) -> Result<RecordsField, E> {
-                Ok(RecordsField(Err(EventError::MissingRecords)))
-            }
-            wrong_types!(wrong);
-        }
-        d.deserialize_any(Visit)
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = Result<(), EventError>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
+}
+
+impl RecordsSeed<'_> {
+    fn wrong(self, u: Unexpected<'_>) -> Result<(), EventError> {
+        Err(invalid_field(
+            "records".to_owned(),
+            u,
+            "an object of <topic>-<partition> keys",
+        ))
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = Result<(), EventError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of <topic>-<partition> keys")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+        let partitions = self.partitions;
+        let mut first_error = None;
+        while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+            let index = match partitions.iter().position(|p| *p.key == *key) {
+                Some(i) => i,
+                None => {
+                    partitions.push(PartitionBatch {
+                        key: Arc::from(key.as_ref()),
+                        entries: Vec::new(),
+                    });
+                    partitions.len() - 1
+                }
+            };
+            let seed = PartitionSeed {
+                key: partitions[index].key.clone(),
+                entries: &mut partitions[index].entries,
+                topic_cache: None,
+            };
+            if let Err(e) = m.next_value_seed(seed)? {
+                first_error.get_or_insert(e);
+            }
+        }
+        Ok(first_error.map_or(Ok(()), Err))
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Self::Value, S::Error> {
+        while s.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.wrong(Unexpected::Seq))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Err(EventError::MissingRecords))
+    }
+
+    wrong_types!(Self::wrong);
 }
 
 /// One `<topic>-<partition>` list: each record's JSON is borrowed and

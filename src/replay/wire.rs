@@ -55,14 +55,11 @@ impl Replayer {
         record: &mut ReplayRecord,
         deadline: Instant,
     ) -> WireOutcome {
+        // Only for refusals; no text is built on the way to a write.
         let hint = if self.cfg.wire_mode == WireMode::Auto {
-            format!(
-                " (MSK_DLQ_REPLAY_WIRE_FORMAT / --wire-format {} or {} write it anyway)",
-                WireMode::Reframe.as_str(),
-                WireMode::AsReceived.as_str()
-            )
+            " (MSK_DLQ_REPLAY_WIRE_FORMAT / --wire-format reframe or as-received write it anyway)"
         } else {
-            String::new()
+            ""
         };
         let (Some(topic), Some(partition), Some(offset)) =
             (letter.topic.clone(), letter.partition, letter.offset)

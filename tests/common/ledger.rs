@@ -287,16 +287,7 @@ impl Account {
         for (what, n) in &self.notes {
             let _ = write!(line, "; {what} {n}");
         }
-        if let Ok(path) = std::env::var("MSK_DLQ_FAULT_REPORT") {
-            use std::io::Write as _;
-            if let Ok(mut file) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                let _ = writeln!(file, "{line}");
-            }
-        }
+        append_to_fault_report(&line);
         line
     }
 
@@ -313,5 +304,34 @@ impl Account {
             f.wrongly_dead_lettered
         );
         f
+    }
+
+    /// Asserts every record produced to fail for good reached the DLQ.
+    pub fn assert_every_poison_dead_lettered(&self) {
+        let poison = self
+            .produced
+            .values()
+            .filter(|p| p.may_dead_letter())
+            .count();
+        assert_eq!(
+            self.dead_lettered.len(),
+            poison,
+            "every poison record dead-lettered"
+        );
+    }
+}
+
+/// Appends a figures line to the report `make test` prints at the end
+/// (`MSK_DLQ_FAULT_REPORT`), when one is asked for.
+pub fn append_to_fault_report(line: &str) {
+    if let Ok(path) = std::env::var("MSK_DLQ_FAULT_REPORT") {
+        use std::io::Write as _;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
     }
 }
