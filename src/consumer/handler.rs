@@ -99,9 +99,11 @@ impl HandlerError {
 
 impl From<crate::schema::ValueError> for HandlerError {
     /// A value that cannot be read will not become readable by retrying:
-    /// `permanent`, typed `SchemaMismatch` or `DeserializationError`.
+    /// `permanent`, typed `SchemaMismatch`, `SchemaNotFound` or
+    /// `DeserializationError`; a registry that did not answer is
+    /// `transient` (`SchemaRegistryUnavailable`).
     fn from(e: crate::schema::ValueError) -> Self {
-        HandlerError::permanent(e.error_type(), e.to_string()).with_source(e)
+        HandlerError::new(e.class(), e.error_type(), e.to_string()).with_source(e)
     }
 }
 

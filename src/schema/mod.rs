@@ -9,13 +9,29 @@
 //! reads the original back from the topic by offset where it is not, and
 //! otherwise keeps the letter.
 
+#[cfg(feature = "avro")]
+mod avro;
+#[cfg(feature = "registry-confluent")]
+mod confluent;
 mod framing;
+#[cfg(feature = "registry-glue")]
+mod glue;
+#[cfg(feature = "protobuf")]
+mod protobuf;
+mod registry;
 mod value;
 mod wire;
 
+#[cfg(feature = "avro")]
+pub use avro::{AvroDecoder, AvroSchemaError};
+#[cfg(feature = "registry-confluent")]
+pub use confluent::{ConfluentConfigError, ConfluentRegistry};
 pub use framing::{
     Framing, FramingError, SchemaId, CONFLUENT_MAGIC, GLUE_COMPRESSION_NONE, GLUE_COMPRESSION_ZLIB,
     GLUE_HEADER_VERSION,
 };
-pub use value::ValueError;
+#[cfg(feature = "registry-glue")]
+pub use glue::GlueRegistry;
+pub use registry::{RegisteredSchema, RegistryError, SchemaRegistry, StaticRegistry};
+pub use value::{ValueError, MAX_INFLATED_BYTES};
 pub use wire::{wire_plan, RecordFormat, SchemaFacts, WireMode, WirePlan};
