@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 const LAYERS: &[&str] = &[
-    "codec", "headers", "backoff", "clock", "record", "aws", "event", "letter", "kafka", "sink",
-    "consumer", "replay", "metrics", "env", "lambda", "testing",
+    "codec", "headers", "backoff", "clock", "record", "aws", "schema", "event", "letter", "kafka",
+    "sink", "consumer", "replay", "metrics", "env", "lambda", "testing",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

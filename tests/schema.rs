@@ -2,89 +2,71 @@
 //! dead-lettered with its schema facts and replayed to the very bytes on the
 //! topic, whether Lambda removed the framing (`SOURCE`), converted the value
 //! (`JSON`) or no registry was involved. The Glue schema version id comes
-//! from the local AWS endpoint's Glue Schema Registry API; no
-//! Confluent-compatible registry installs here, so the Confluent record
-//! uses a schema id without asking one (re-framing needs only the id).
+//! from the local AWS endpoint's Glue Schema Registry API, which also serves
+//! the Avro decoder its writer schemas; no Confluent-compatible registry
+//! installs here, so the Confluent record uses a schema id without asking
+//! one (re-framing needs only the id; `tests/schema_values.rs` checks the
+//! REST client against recorded answers).
 
 mod common;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aws_sdk_glue::types::{Compatibility, DataFormat, RegistryId};
 use common::stack::{self, consume_within, create_topic, header, headers_of, produce, unique};
 use common::{env, run_replay_job, workspace_bin};
-use msk_dlq::schema::{Framing, RecordFormat, SchemaId};
+use msk_dlq::record::SchemaMetadata;
+use msk_dlq::schema::{
+    AvroDecoder, Framing, GlueRegistry, RecordFormat, SchemaId, SchemaRegistry as _,
+};
+use msk_dlq::KafkaRecord;
 use msk_dlq_esm::{Esm, EsmSettings, FunctionSpec, SchemaRegistry};
 use rdkafka::Message as _;
-use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use serde_json::json;
 
-/// One call of the Glue API (JSON 1.1) on the local AWS endpoint.
-async fn glue(operation: &str, body: Value) -> Value {
-    let endpoint = stack::aws_endpoint();
-    let addr = endpoint.trim_start_matches("http://").to_owned();
-    let body = body.to_string();
-    let request = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-amz-json-1.1\r\n\
-         X-Amz-Target: AWSGlue.{operation}\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/glue/aws4_request, SignedHeaders=host, Signature=0\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = tokio::net::TcpStream::connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("the local AWS endpoint is not reachable at {addr}: {e}"));
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    s.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let (head, payload) = text.split_once("\r\n\r\n").expect("an HTTP response");
-    assert!(head.starts_with("HTTP/1.1 200"), "Glue {operation}: {text}");
-    let payload = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(payload)
-    } else {
-        payload.to_owned()
-    };
-    serde_json::from_str(&payload).unwrap_or_else(|e| panic!("Glue {operation}: {e}: {payload}"))
+fn glue_client(sdk: &aws_config::SdkConfig) -> aws_sdk_glue::Client {
+    aws_sdk_glue::Client::new(sdk)
 }
 
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// A schema registered in the local Glue Schema Registry: its version id.
-async fn glue_schema_version() -> String {
+/// Registers `definition` as a new schema in a new registry of the local
+/// Glue Schema Registry: its schema version id.
+async fn register(glue: &aws_sdk_glue::Client, format: DataFormat, definition: &str) -> String {
     let registry = unique("registry");
-    glue("CreateRegistry", json!({"RegistryName": registry})).await;
-    let created = glue(
-        "CreateSchema",
-        json!({
-            "RegistryId": {"RegistryName": registry},
-            "SchemaName": unique("orders"),
-            "DataFormat": "JSON",
-            "Compatibility": "NONE",
-            "SchemaDefinition": r#"{"type":"object","properties":{"order_id":{"type":"string"},"amount":{"type":"number"}}}"#,
-        }),
-    )
-    .await;
-    let id = created["SchemaVersionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("CreateSchema answered {created}"))
-        .to_owned();
-    let got = glue("GetSchemaVersion", json!({"SchemaVersionId": id})).await;
-    assert_eq!(got["DataFormat"], "JSON", "{got}");
+    glue.create_registry()
+        .registry_name(&registry)
+        .send()
+        .await
+        .expect("CreateRegistry on the local AWS endpoint");
+    let created = glue
+        .create_schema()
+        .registry_id(RegistryId::builder().registry_name(&registry).build())
+        .schema_name(unique("orders"))
+        .data_format(format)
+        .compatibility(Compatibility::None)
+        .schema_definition(definition)
+        .send()
+        .await
+        .expect("CreateSchema on the local AWS endpoint");
+    created
+        .schema_version_id()
+        .expect("CreateSchema answers a schema version id")
+        .to_owned()
+}
+
+const ORDER_JSON_SCHEMA: &str =
+    r#"{"type":"object","properties":{"order_id":{"type":"string"},"amount":{"type":"number"}}}"#;
+
+/// A JSON Schema registered in the local Glue Schema Registry: its
+/// version id.
+async fn glue_schema_version() -> String {
+    let glue = glue_client(&stack::sdk().await);
+    let id = register(&glue, DataFormat::Json, ORDER_JSON_SCHEMA).await;
+    let got = GlueRegistry::new(glue)
+        .schema(SchemaId::parse(&id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.data_format, "JSON");
     id
 }
 
@@ -211,4 +193,63 @@ async fn dead_letters_replay_to_the_bytes_on_the_topic_in_every_record_format() 
     let glue_id = glue_schema_version().await;
     dead_letter_and_replay(RecordFormat::Source, &glue_id).await;
     dead_letter_and_replay(RecordFormat::Json, &glue_id).await;
+}
+
+/// Writer schemas from the local Glue Schema Registry through the AWS SDK:
+/// Avro decoded from Glue framing and from `SOURCE` metadata with one
+/// fetch, Protobuf and JSON Schema served with their formats, an unknown
+/// version id a permanent `SchemaNotFound`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_glue_registry_serves_writer_schemas() {
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Order {
+        order_id: String,
+        amount: f64,
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/schemas");
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap();
+    let glue = glue_client(&stack::sdk().await);
+    let avro_id = register(&glue, DataFormat::Avro, &read("order.avsc")).await;
+    let proto_id = register(&glue, DataFormat::Protobuf, &read("order.proto")).await;
+    let registry = GlueRegistry::new(glue);
+
+    let schema = apache_avro::Schema::parse_str(&read("order.avsc")).unwrap();
+    let datum = apache_avro::writer::datum::GenericDatumWriter::builder(&schema)
+        .build()
+        .unwrap()
+        .write_ser_to_vec(&json!({"order_id": "o-9", "amount": 2.5}))
+        .unwrap();
+    let id = SchemaId::parse(&avro_id).unwrap();
+    let framed = KafkaRecord::builder("orders", 0, 1)
+        .value(Some(Framing::for_schema(id, false).frame(&datum)))
+        .build();
+    let source = KafkaRecord::builder("orders", 0, 2)
+        .value(Some(datum))
+        .value_schema(Some(SchemaMetadata::new("AVRO", avro_id.as_str())))
+        .build();
+    let decoder = AvroDecoder::new(registry.clone());
+    let want = Order {
+        order_id: "o-9".into(),
+        amount: 2.5,
+    };
+    assert_eq!(decoder.value::<Order>(&framed).await.unwrap(), want);
+    assert_eq!(decoder.value::<Order>(&source).await.unwrap(), want);
+    assert_eq!(decoder.cached_schemas(), 1);
+
+    let proto = registry
+        .schema(SchemaId::parse(&proto_id).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(proto.data_format, "PROTOBUF");
+    assert_eq!(proto.definition, read("order.proto"));
+
+    let unknown = KafkaRecord::builder("orders", 0, 3)
+        .value(Some(vec![1]))
+        .value_schema(Some(SchemaMetadata::new(
+            "AVRO",
+            "00000000-0000-4000-8000-000000000000",
+        )))
+        .build();
+    let e: msk_dlq::HandlerError = decoder.value::<Order>(&unknown).await.unwrap_err().into();
+    assert_eq!(e.error_type, "SchemaNotFound", "{e:?}");
 }

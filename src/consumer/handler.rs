@@ -103,7 +103,12 @@ impl From<crate::schema::ValueError> for HandlerError {
     /// `DeserializationError`; a registry that did not answer is
     /// `transient` (`SchemaRegistryUnavailable`).
     fn from(e: crate::schema::ValueError) -> Self {
-        HandlerError::new(e.class(), e.error_type(), e.to_string()).with_source(e)
+        let class = if e.is_transient() {
+            ErrorClass::Transient
+        } else {
+            ErrorClass::Permanent
+        };
+        HandlerError::new(class, e.error_type(), e.to_string()).with_source(e)
     }
 }
 
@@ -207,5 +212,33 @@ impl<H: RecordHandler> RecordHandler for Arc<H> {
         ctx: &RecordContext,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send {
         self.as_ref().handle(record, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{RegistryError, SchemaId, ValueError};
+
+    #[test]
+    fn unreadable_values_are_permanent_and_registry_outages_transient() {
+        let mismatch: HandlerError = ValueError::NoSchema { part: "value" }.into();
+        assert_eq!(
+            (mismatch.class, mismatch.error_type.as_str()),
+            (ErrorClass::Permanent, "DeserializationError")
+        );
+        let outage: HandlerError = ValueError::Registry {
+            part: "value",
+            source: RegistryError::Unavailable {
+                id: SchemaId::Confluent(1),
+                source: "HTTP 503".into(),
+            },
+        }
+        .into();
+        assert_eq!(
+            (outage.class, outage.error_type.as_str()),
+            (ErrorClass::Transient, "SchemaRegistryUnavailable")
+        );
+        assert!(outage.source().is_some(), "the cause is kept");
     }
 }

@@ -180,7 +180,6 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::consumer::{ErrorClass, HandlerError};
     use crate::record::SchemaMetadata;
     use crate::schema::{Framing, RegisteredSchema, StaticRegistry};
 
@@ -286,10 +285,10 @@ mod tests {
     async fn a_registry_outage_is_retried_and_not_cached() {
         let d = AvroDecoder::new(registry(1));
         let r = rec(datum(5), Some(SchemaMetadata::new("AVRO", "7")));
-        let e: HandlerError = d.value::<Order>(&r).await.unwrap_err().into();
+        let e = d.value::<Order>(&r).await.unwrap_err();
         assert_eq!(
-            (e.class, e.error_type.as_str()),
-            (ErrorClass::Transient, "SchemaRegistryUnavailable")
+            (e.is_transient(), e.error_type()),
+            (true, "SchemaRegistryUnavailable")
         );
         assert_eq!(d.value::<Order>(&r).await.unwrap(), Order { id: 5 });
     }
@@ -298,10 +297,10 @@ mod tests {
     async fn missing_and_foreign_schemas_are_permanent() {
         let d = AvroDecoder::new(registry(0));
         let missing = rec(datum(1), Some(SchemaMetadata::new("AVRO", "9")));
-        let e: HandlerError = d.value::<Order>(&missing).await.unwrap_err().into();
+        let e = d.value::<Order>(&missing).await.unwrap_err();
         assert_eq!(
-            (e.class, e.error_type.as_str()),
-            (ErrorClass::Permanent, "SchemaNotFound")
+            (e.is_transient(), e.error_type()),
+            (false, "SchemaNotFound")
         );
         let json_schema = rec(datum(1), Some(SchemaMetadata::new("AVRO", "8")));
         let e = d.value::<Order>(&json_schema).await.unwrap_err();

@@ -10,7 +10,6 @@ use serde::de::DeserializeOwned;
 
 use super::framing::{Framing, FramingError, SchemaId, GLUE_COMPRESSION_ZLIB};
 use super::registry::RegistryError;
-use crate::consumer::ErrorClass;
 use crate::record::{KafkaRecord, SchemaMetadata};
 
 /// The largest payload a Glue zlib frame may inflate to; a bound, so a
@@ -105,13 +104,10 @@ impl ValueError {
         }
     }
 
-    /// `Transient` when the registry may answer on a retry; every other
-    /// failure stays a failure however often it is retried: `Permanent`.
-    pub fn class(&self) -> ErrorClass {
-        match self {
-            Self::Registry { source, .. } if source.is_transient() => ErrorClass::Transient,
-            _ => ErrorClass::Permanent,
-        }
+    /// True when the registry may answer on a retry; every other failure
+    /// stays a failure however often it is retried.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Registry { source, .. } if source.is_transient())
     }
 }
 
@@ -245,7 +241,6 @@ impl KafkaRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consumer::HandlerError;
 
     #[derive(Debug, serde::Deserialize, PartialEq)]
     struct Order {
@@ -274,19 +269,15 @@ mod tests {
 
     #[test]
     fn failures_are_permanent_errors_of_their_own_kind() {
-        let e: HandlerError = rec(Some(br#"{"id":"x"}"#.to_vec()))
+        let e = rec(Some(br#"{"id":"x"}"#.to_vec()))
             .value_json::<Order>()
-            .unwrap_err()
-            .into();
+            .unwrap_err();
         assert_eq!(
-            (e.class, e.error_type.as_str()),
-            (ErrorClass::Permanent, "SchemaMismatch")
+            (e.is_transient(), e.error_type()),
+            (false, "SchemaMismatch")
         );
-        let e: HandlerError = rec(Some(b"{".to_vec()))
-            .value_json::<Order>()
-            .unwrap_err()
-            .into();
-        assert_eq!(e.error_type, "DeserializationError");
+        let e = rec(Some(b"{".to_vec())).value_json::<Order>().unwrap_err();
+        assert_eq!(e.error_type(), "DeserializationError");
         assert!(matches!(
             rec(None).value_json::<Order>(),
             Err(ValueError::Null("value"))
