@@ -26,7 +26,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "docs and feature sets"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p msk-dlq --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p msk-dlq --quiet \
+  --features avro,protobuf,registry-confluent,registry-glue
+# The typed readers build on their own, without the AWS sinks.
+cargo check --quiet -p msk-dlq --no-default-features --features avro,protobuf,registry-confluent
 # An SQS-only consumer builds without librdkafka and OpenSSL.
 cargo check --quiet -p consumer --no-default-features --features sqs
 if cargo tree -p consumer --no-default-features --features sqs -e normal | grep -E "rdkafka|openssl-sys"; then

@@ -48,9 +48,17 @@
 //! on by default; an SQS-only consumer builds with
 //! `default-features = false, features = ["sqs"]` and compiles neither
 //! librdkafka nor OpenSSL. `testing` adds synthetic events and test doubles.
+//! Typed values beyond JSON are opt-in: `avro` (apache-avro) and `protobuf`
+//! (prost), with writer schemas from `registry-confluent` (REST) or
+//! `registry-glue` (AWS SDK) — see [`schema`].
 #![warn(missing_docs)]
 
-#[cfg(any(feature = "sqs", feature = "sns", feature = "s3"))]
+#[cfg(any(
+    feature = "sqs",
+    feature = "sns",
+    feature = "s3",
+    feature = "registry-glue"
+))]
 pub mod aws;
 pub mod backoff;
 mod clock;
