@@ -13,7 +13,7 @@ use tokio::sync::OnceCell;
 
 use super::framing::SchemaId;
 use super::registry::{RegistryError, SchemaRegistry};
-use super::value::{converted_or, part_bytes, payload, ValueError};
+use super::value::{converted_or, part_bytes, payload, ValueError, MAX_INFLATED_BYTES};
 use crate::record::KafkaRecord;
 
 const FORMAT: &str = "AVRO";
@@ -41,8 +41,13 @@ pub struct AvroDecoder<R> {
 }
 
 impl<R: SchemaRegistry> AvroDecoder<R> {
-    /// A decoder fetching writer schemas from `registry`.
+    /// A decoder fetching writer schemas from `registry`. It bounds what
+    /// one datum may allocate to [`MAX_INFLATED_BYTES`] (apache-avro's
+    /// process-wide limit, set by its first caller), so a crafted length
+    /// cannot exhaust the function's memory.
     pub fn new(registry: R) -> Self {
+        let limit = usize::try_from(MAX_INFLATED_BYTES).unwrap_or(usize::MAX);
+        apache_avro::util::max_allocation_bytes(limit);
         Self {
             registry,
             reader: None,
@@ -248,6 +253,29 @@ mod tests {
             .value(Some(value))
             .value_schema(meta)
             .build()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_without_panic(bytes: Vec<u8>, framed: bool) {
+            const WIDE: &str = r#"{"type":"record","name":"W","fields":[
+                {"name":"a","type":{"type":"array","items":"null"}},
+                {"name":"m","type":{"type":"map","values":"string"}},
+                {"name":"b","type":"bytes"},
+                {"name":"u","type":["null","string","double"]}]}"#;
+            let d = AvroDecoder::new(StaticRegistry::new().with(
+                SchemaId::Confluent(1),
+                RegisteredSchema::new("AVRO", WIDE),
+            ))
+            .default_writer_schema(WIDE)
+            .unwrap();
+            let value = if framed {
+                Framing::for_schema(SchemaId::Confluent(1), false).frame(&bytes)
+            } else {
+                bytes
+            };
+            let _ = futures::executor::block_on(d.value_generic(&rec(value, None)));
+        }
     }
 
     #[tokio::test]

@@ -83,6 +83,14 @@ mod tests {
         assert_eq!(source.value_protobuf::<Order>().unwrap(), want);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_decode_or_fail_without_panic(bytes: Vec<u8>, meta: bool) {
+            let meta = meta.then(|| SchemaMetadata::new("PROTOBUF", "4"));
+            let _ = rec(bytes, meta).value_protobuf::<Order>();
+        }
+    }
+
     #[test]
     fn bad_bytes_and_json_conversions_are_named() {
         let e = rec(vec![0x0a, 0x05, b'x'], None)
