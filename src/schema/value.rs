@@ -114,6 +114,8 @@ impl ValueError {
 /// A key's or value's payload, framing removed, and the schema id that
 /// wrote it when one is known.
 pub(crate) struct Payload<'a> {
+    // Only the Avro reader asks the registry.
+    #[cfg_attr(not(feature = "avro"), allow(dead_code))]
     pub(crate) schema_id: Option<SchemaId>,
     pub(crate) bytes: Cow<'a, [u8]>,
 }
@@ -174,6 +176,7 @@ pub(crate) fn payload<'a>(
 /// the payload to (schema metadata present, the bytes parse as JSON): then
 /// `ConvertedToJson`, which says what to do. Only failures pay for the
 /// check.
+#[cfg(any(feature = "avro", feature = "protobuf"))]
 pub(crate) fn converted_or(
     part: &'static str,
     bytes: &[u8],
