@@ -191,20 +191,7 @@ impl Framing {
         let schema_id = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]);
         let mut rest = &bytes[CONFLUENT_HEADER..];
         let message_indexes = if protobuf {
-            let count = take_varint(&mut rest)?;
-            if count == 0 {
-                Some(vec![0])
-            } else {
-                let n = usize::try_from(count)
-                    .ok()
-                    .filter(|&n| n <= rest.len())
-                    .ok_or(FramingError::MessageIndexes("count exceeds the bytes left"))?;
-                let mut list = Vec::with_capacity(n);
-                for _ in 0..n {
-                    list.push(take_varint(&mut rest)?);
-                }
-                Some(list)
-            }
+            Some(take_message_indexes(&mut rest)?)
         } else {
             None
         };
@@ -257,6 +244,44 @@ impl Framing {
             _ => None,
         }
     }
+}
+
+/// Confluent Protobuf's message indexes at the front of `bytes` (a zig-zag
+/// varint count, then each index; a count of 0 means `[0]`), consumed.
+/// With `EventRecordFormat: SOURCE` Lambda removes only the magic byte and
+/// the schema id, so a delivered Confluent Protobuf payload starts with
+/// them.
+pub(crate) fn take_message_indexes(bytes: &mut &[u8]) -> Result<Vec<i32>, FramingError> {
+    let count = take_varint(bytes)?;
+    if count == 0 {
+        return Ok(vec![0]);
+    }
+    let n = usize::try_from(count)
+        .ok()
+        .filter(|&n| n <= bytes.len())
+        .ok_or(FramingError::MessageIndexes("count exceeds the bytes left"))?;
+    let mut list = Vec::with_capacity(n);
+    for _ in 0..n {
+        list.push(take_varint(bytes)?);
+    }
+    Ok(list)
+}
+
+/// Glue Protobuf's message index: one unsigned varint between Glue's
+/// header and the message, consumed. Lambda's `SOURCE` removes the header
+/// and leaves it.
+pub(crate) fn take_glue_message_index(bytes: &mut &[u8]) -> Result<u32, FramingError> {
+    let mut v: u32 = 0;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        v |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            *bytes = &bytes[i + 1..];
+            return Ok(v);
+        }
+    }
+    Err(FramingError::MessageIndexes(
+        "Glue's message index is missing or longer than 5 bytes",
+    ))
 }
 
 /// Kafka's zig-zag varint (what Confluent's serializers use for indexes).

@@ -12,7 +12,7 @@ fn decode<M: prost::Message + Default>(
     part: &'static str,
 ) -> Result<M, ValueError> {
     let (bytes, meta) = part_bytes(record, part)?;
-    let p = payload(part, bytes, meta, true)?;
+    let p = payload(part, bytes, meta, true).map_err(|e| converted_or(part, bytes, meta, e))?;
     M::decode(&*p.bytes).map_err(|source| {
         let e = ValueError::Deserialization {
             part,
@@ -71,16 +71,29 @@ mod tests {
             message_indexes: Some(vec![1, 0]),
         };
         let glue = SchemaId::parse("b7b4a7f0-9c96-4e4a-a687-fb5de9ef0c63").unwrap();
+        // Glue's Protobuf payload: a message index, then the message.
+        let glue_payload = [&[1u8][..], &raw].concat();
         for bytes in [
             raw.clone(),
             Framing::for_schema(SchemaId::Confluent(4), true).frame(&raw),
             nested.frame(&raw),
-            Framing::for_schema(glue, true).frame(&raw),
+            Framing::for_schema(glue, false).frame(&glue_payload),
         ] {
             assert_eq!(rec(bytes, None).value_protobuf::<Order>().unwrap(), want);
         }
-        let source = rec(raw, Some(SchemaMetadata::new("PROTOBUF", "4")));
-        assert_eq!(source.value_protobuf::<Order>().unwrap(), want);
+        // SOURCE: header gone, message indexes (Confluent) or index (Glue)
+        // still in front, as Lambda delivers them.
+        let meta = |id: &str| Some(SchemaMetadata::new("PROTOBUF", id));
+        for (bytes, id) in [
+            ([&[0u8][..], &raw].concat(), "4"),
+            ([&[4u8, 2, 0][..], &raw].concat(), "4"),
+            (glue_payload, "b7b4a7f0-9c96-4e4a-a687-fb5de9ef0c63"),
+        ] {
+            assert_eq!(
+                rec(bytes, meta(id)).value_protobuf::<Order>().unwrap(),
+                want
+            );
+        }
     }
 
     proptest::proptest! {

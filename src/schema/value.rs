@@ -8,7 +8,10 @@ use std::io::Read;
 
 use serde::de::DeserializeOwned;
 
-use super::framing::{Framing, FramingError, SchemaId, GLUE_COMPRESSION_ZLIB};
+use super::framing::{
+    take_glue_message_index, take_message_indexes, Framing, FramingError, SchemaId,
+    GLUE_COMPRESSION_ZLIB,
+};
 use super::registry::RegistryError;
 use crate::record::{KafkaRecord, SchemaMetadata};
 
@@ -135,7 +138,8 @@ pub(crate) fn part_bytes<'a>(
 
 /// Finds the payload: Lambda's schema metadata names the writer schema of
 /// a payload whose framing it removed; otherwise registry framing in front
-/// names it. `protobuf`: Confluent framing carries message indexes.
+/// names it. `protobuf`: message indexes (Confluent) or the message index
+/// (Glue) come before the message, framed or not, and are removed too.
 pub(crate) fn payload<'a>(
     part: &'static str,
     bytes: &'a [u8],
@@ -154,21 +158,46 @@ pub(crate) fn payload<'a>(
         // the leading byte is the payload's own.
         (Some(id), Some((f, rest))) if f.schema_id() == id => (Some(f), rest),
         (Some(id), _) => {
+            // SOURCE removed the magic byte and id (Confluent) or the
+            // header (Glue); a Protobuf payload keeps its message indexes.
+            let mut rest = bytes;
+            if protobuf {
+                match id {
+                    SchemaId::Confluent(_) => take_message_indexes(&mut rest).map(drop),
+                    SchemaId::Glue(_) => take_glue_message_index(&mut rest).map(drop),
+                }
+                .map_err(framing)?;
+            }
             return Ok(Payload {
                 schema_id: Some(id),
-                bytes: Cow::Borrowed(bytes),
-            })
+                bytes: Cow::Borrowed(rest),
+            });
         }
         (None, Some((f, rest))) => (Some(f), rest),
         (None, None) => (None, bytes),
     };
     let schema_id = framing_found.as_ref().map(Framing::schema_id);
-    let bytes = match framing_found {
+    let glue = matches!(framing_found, Some(Framing::Glue { .. }));
+    let mut bytes = match framing_found {
         Some(Framing::Glue { compression, .. }) if compression == GLUE_COMPRESSION_ZLIB => {
             Cow::Owned(inflate(rest).map_err(|source| ValueError::Inflate { part, source })?)
         }
         _ => Cow::Borrowed(rest),
     };
+    // Glue's Protobuf message index follows the header (inside the
+    // compressed part when compressed).
+    if protobuf && glue {
+        let mut rest: &[u8] = &bytes;
+        take_glue_message_index(&mut rest).map_err(framing)?;
+        let used = bytes.len() - rest.len();
+        bytes = match bytes {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[used..]),
+            Cow::Owned(mut v) => {
+                v.drain(..used);
+                Cow::Owned(v)
+            }
+        };
+    }
     Ok(Payload { schema_id, bytes })
 }
 

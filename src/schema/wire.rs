@@ -113,8 +113,8 @@ pub enum WireMode {
     /// Re-frame where that restores the bytes exactly, else fetch back.
     #[default]
     Auto,
-    /// Re-frame from the schema id; for Confluent Protobuf, with the
-    /// message indexes of the schema's first message type.
+    /// Re-frame from the schema id; a letter that cannot be re-framed is
+    /// refused and kept.
     Reframe,
     /// Read the original bytes back from the source topic by offset.
     FetchBack,
@@ -200,14 +200,10 @@ fn reframing(
         .as_deref()
         .ok_or_else(|| format!("the {part}'s schema metadata has no schema id"))?;
     let id = SchemaId::parse(id).map_err(|e| format!("the {part}'s {e}"))?;
-    let protobuf = m
-        .data_format
-        .as_deref()
-        .is_some_and(|f| f.eq_ignore_ascii_case("PROTOBUF"));
-    // Confluent Protobuf framing names the message type inside the schema;
-    // Lambda's metadata does not, so only the first type can be assumed.
-    let exact = !(protobuf && matches!(id, SchemaId::Confluent(_)));
-    Ok((Framing::for_schema(id, protobuf), exact))
+    // SOURCE removes only the magic byte and id (Confluent) or the header
+    // (Glue): a Protobuf payload keeps its message indexes, so the header
+    // alone restores every format exactly.
+    Ok((Framing::for_schema(id, false), true))
 }
 
 /// Decides how a letter with `facts` is written back under `mode`.
@@ -274,6 +270,7 @@ mod tests {
             ("JSON", "7"),
             ("AVRO", GLUE_ID),
             ("PROTOBUF", GLUE_ID),
+            ("PROTOBUF", "7"),
         ] {
             let plan = wire_plan(&facts(src, data, id), WireMode::Auto);
             assert!(
@@ -290,16 +287,14 @@ mod tests {
         let mut value = Some(b"payload".to_vec());
         wire_plan(&facts(src, "AVRO", "7"), WireMode::Auto).reframe(&mut None, &mut value);
         assert_eq!(value.unwrap(), [&[0, 0, 0, 0, 7][..], b"payload"].concat());
+        // Confluent Protobuf as delivered: message indexes `[0]`, message.
+        let mut pb = Some(vec![0, 0x08, 0x01]);
+        wire_plan(&facts(src, "PROTOBUF", "7"), WireMode::Auto).reframe(&mut None, &mut pb);
+        assert_eq!(pb.unwrap(), [0, 0, 0, 0, 7, 0, 0x08, 0x01]);
     }
 
     #[test]
     fn what_reframing_cannot_restore_is_fetched_back_or_refused() {
-        let pb = facts(Some(RecordFormat::Source), "PROTOBUF", "7");
-        assert_eq!(wire_plan(&pb, WireMode::Auto), WirePlan::FetchBack);
-        assert!(matches!(
-            wire_plan(&pb, WireMode::Reframe),
-            WirePlan::Reframe { .. }
-        ));
         let json = facts(Some(RecordFormat::Json), "AVRO", "7");
         assert_eq!(wire_plan(&json, WireMode::Auto), WirePlan::FetchBack);
         match wire_plan(&json, WireMode::Reframe) {

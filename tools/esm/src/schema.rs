@@ -55,11 +55,12 @@ impl SchemaRegistry {
         if (is_key && !self.key) || (!is_key && !self.value) {
             return (bytes, None);
         }
-        let protobuf = self.data_format == "PROTOBUF";
         let Some(b) = bytes else {
             return (None, None);
         };
-        match Framing::sniff(&b, protobuf) {
+        // Lambda removes the magic byte and id (Confluent) or the header
+        // (Glue) only: Protobuf message indexes stay with the payload.
+        match Framing::sniff(&b, false) {
             Some((framing, payload)) => (
                 Some(payload.to_vec()),
                 Some((self.data_format.clone(), framing.schema_id().to_string())),
@@ -88,6 +89,16 @@ mod tests {
             (Some(b"\x02a".to_vec()), Some(("AVRO".into(), "7".into())))
         );
         assert_eq!(r.deliver(Some(framed.clone()), true), (Some(framed), None));
+        let pb = SchemaRegistry {
+            data_format: "PROTOBUF".into(),
+            ..r.clone()
+        };
+        let framed = Framing::for_schema(SchemaId::Confluent(7), true).frame(b"\x08\x01");
+        assert_eq!(
+            pb.deliver(Some(framed), false).0,
+            Some(b"\x00\x08\x01".to_vec()),
+            "message indexes stay"
+        );
         assert_eq!(
             r.deliver(Some(b"{}".to_vec()), false),
             (Some(b"{}".to_vec()), None)
