@@ -348,7 +348,7 @@ impl<H: RecordHandler> Executor<H> {
         };
         let mut last_error: Option<HandlerError> = None;
         // `facts.now` is read where time moved: at the start, after an
-        // attempt, after a backoff.
+        // attempt that did not succeed, after a backoff.
         loop {
             match next_step(&self.policy, &facts) {
                 Step::Call => {
@@ -359,7 +359,14 @@ impl<H: RecordHandler> Executor<H> {
                     facts.attempts += 1;
                     *attempts = facts.attempts;
                     let (result, error) = self.attempt(source, record, inv, &facts).await;
-                    let now = Instant::now();
+                    // A success settles the record and leaves the breaker
+                    // closed at any instant: the clock is read only when a
+                    // retry or the breaker's cool-down will depend on it.
+                    let now = if result == AttemptResult::Succeeded {
+                        facts.now
+                    } else {
+                        Instant::now()
+                    };
                     facts.breaker = self.with_breaker(|b| {
                         match result {
                             AttemptResult::Succeeded => b.on_success(),
