@@ -4,7 +4,8 @@
 //! Protobuf, the message indexes (a zig-zag varint count, then each index;
 //! the common `[0]` is written as a single `0`). AWS Glue: header version
 //! `3`, a compression byte (`0` none, `5` zlib) and the 16-byte schema
-//! version id.
+//! version id; a Glue Protobuf payload then starts with a message index
+//! (one varint). `SOURCE` removes the header and leaves message indexes.
 
 use std::fmt;
 

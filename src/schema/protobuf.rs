@@ -1,8 +1,11 @@
 //! Protobuf keys and values for handlers, into `prost` messages. The
-//! message type is the handler's, so no schema is fetched: the framing
-//! (Confluent with message indexes, Glue, or none) is removed and the rest
-//! decoded. A raw Protobuf message never starts with `0x00` or `0x03`
-//! (field number 0 is invalid), so framing is recognised without a guess.
+//! message type is the handler's, so no schema is fetched: whatever stands
+//! before the message is removed and the rest decoded. On the topic that is
+//! Confluent framing with its message indexes, or Glue's header and message
+//! index; under `EventRecordFormat: SOURCE` Lambda has removed the magic
+//! byte and id (or Glue's header) but left the message indexes. A raw
+//! Protobuf message never starts with `0x00` or `0x03` (field number 0 is
+//! invalid), so framing on the topic is recognised without a guess.
 
 use super::value::{converted_or, part_bytes, payload, ValueError};
 use crate::record::KafkaRecord;
