@@ -106,29 +106,8 @@ impl<R: SchemaRegistry> AvroDecoder<R> {
                 .clone()
                 .ok_or(ValueError::NoSchema { part })?,
         };
-        let deser = |source: apache_avro::Error| ValueError::Deserialization {
-            part,
-            format: FORMAT,
-            source: source.into(),
-        };
-        let mut rest: &[u8] = &p.bytes;
-        let reader = apache_avro::reader::datum::GenericDatumReader::builder(&writer)
-            .build()
-            .map_err(deser)
-            .map_err(|e| converted_or(part, bytes, meta, e))?;
-        let value = reader
-            .read_value(&mut rest)
-            .map_err(deser)
-            .map_err(|e| converted_or(part, bytes, meta, e))?;
-        // A datum that leaves bytes unread was written with another schema.
-        if !rest.is_empty() {
-            let e = ValueError::Deserialization {
-                part,
-                format: FORMAT,
-                source: format!("{} bytes left after the datum", rest.len()).into(),
-            };
-            return Err(converted_or(part, bytes, meta, e));
-        }
+        let value =
+            datum(part, &writer, &p.bytes).map_err(|e| converted_or(part, bytes, meta, e))?;
         match &self.reader {
             Some(reader) => value
                 .resolve(reader)
@@ -166,6 +145,27 @@ impl<R: SchemaRegistry> AvroDecoder<R> {
         // The map holds no invariant a panicking holder could break.
         self.writers.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// One datum written with `writer`, every byte of it: a datum that leaves
+/// bytes unread was written with another schema.
+fn datum(part: &'static str, writer: &Schema, bytes: &[u8]) -> Result<Value, ValueError> {
+    let deser = |source: Box<dyn std::error::Error + Send + Sync>| ValueError::Deserialization {
+        part,
+        format: FORMAT,
+        source,
+    };
+    let mut rest = bytes;
+    let value = apache_avro::reader::datum::GenericDatumReader::builder(writer)
+        .build()
+        .and_then(|r| r.read_value(&mut rest))
+        .map_err(|e| deser(e.into()))?;
+    if !rest.is_empty() {
+        return Err(deser(
+            format!("{} bytes left after the datum", rest.len()).into(),
+        ));
+    }
+    Ok(value)
 }
 
 fn parse(what: &'static str, json: &str) -> Result<Schema, AvroSchemaError> {

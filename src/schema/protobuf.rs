@@ -15,15 +15,15 @@ fn decode<M: prost::Message + Default>(
     part: &'static str,
 ) -> Result<M, ValueError> {
     let (bytes, meta) = part_bytes(record, part)?;
-    let p = payload(part, bytes, meta, true).map_err(|e| converted_or(part, bytes, meta, e))?;
-    M::decode(&*p.bytes).map_err(|source| {
-        let e = ValueError::Deserialization {
-            part,
-            format: "PROTOBUF",
-            source: source.into(),
-        };
-        converted_or(part, bytes, meta, e)
-    })
+    payload(part, bytes, meta, true)
+        .and_then(|p| {
+            M::decode(&*p.bytes).map_err(|source| ValueError::Deserialization {
+                part,
+                format: "PROTOBUF",
+                source: source.into(),
+            })
+        })
+        .map_err(|e| converted_or(part, bytes, meta, e))
 }
 
 impl KafkaRecord {

@@ -151,44 +151,29 @@ pub(crate) fn payload<'a>(
         Some(text) => Some(SchemaId::parse(text).map_err(framing)?),
         None => None,
     };
-    let sniffed = Framing::sniff(bytes, protobuf);
-    let (framing_found, rest) = match (from_meta, sniffed) {
-        // Framing left in front of a payload Lambda describes (seen in the
-        // wild) is removed only when it names the same schema: otherwise
-        // the leading byte is the payload's own.
-        (Some(id), Some((f, rest))) if f.schema_id() == id => (Some(f), rest),
-        (Some(id), _) => {
-            // SOURCE removed the magic byte and id (Confluent) or the
-            // header (Glue); a Protobuf payload keeps its message indexes.
-            let mut rest = bytes;
-            if protobuf {
-                match id {
-                    SchemaId::Confluent(_) => take_message_indexes(&mut rest).map(drop),
-                    SchemaId::Glue(_) => take_glue_message_index(&mut rest).map(drop),
-                }
-                .map_err(framing)?;
-            }
-            return Ok(Payload {
-                schema_id: Some(id),
-                bytes: Cow::Borrowed(rest),
-            });
-        }
-        (None, Some((f, rest))) => (Some(f), rest),
-        (None, None) => (None, bytes),
+    // Under SOURCE Lambda removed the header; framing still in front of a
+    // payload it describes (seen in the wild) is removed only when it names
+    // the same schema: otherwise the leading byte is the payload's own.
+    let (schema_id, rest, zlib) = match (from_meta, Framing::sniff(bytes, false)) {
+        (Some(id), Some((f, rest))) if f.schema_id() == id => (Some(id), rest, is_zlib(&f)),
+        (Some(id), _) => (Some(id), bytes, false),
+        (None, Some((f, rest))) => (Some(f.schema_id()), rest, is_zlib(&f)),
+        (None, None) => (None, bytes, false),
     };
-    let schema_id = framing_found.as_ref().map(Framing::schema_id);
-    let glue = matches!(framing_found, Some(Framing::Glue { .. }));
-    let mut bytes = match framing_found {
-        Some(Framing::Glue { compression, .. }) if compression == GLUE_COMPRESSION_ZLIB => {
-            Cow::Owned(inflate(rest).map_err(|source| ValueError::Inflate { part, source })?)
-        }
-        _ => Cow::Borrowed(rest),
+    let mut bytes = if zlib {
+        Cow::Owned(inflate(rest).map_err(|source| ValueError::Inflate { part, source })?)
+    } else {
+        Cow::Borrowed(rest)
     };
-    // Glue's Protobuf message index follows the header (inside the
-    // compressed part when compressed).
-    if protobuf && glue {
+    // After the header, framed or delivered, a Protobuf payload starts with
+    // its message indexes (Confluent) or message index (Glue).
+    if let (true, Some(id)) = (protobuf, schema_id) {
         let mut rest: &[u8] = &bytes;
-        take_glue_message_index(&mut rest).map_err(framing)?;
+        match id {
+            SchemaId::Confluent(_) => take_message_indexes(&mut rest).map(drop),
+            SchemaId::Glue(_) => take_glue_message_index(&mut rest).map(drop),
+        }
+        .map_err(framing)?;
         let used = bytes.len() - rest.len();
         bytes = match bytes {
             Cow::Borrowed(b) => Cow::Borrowed(&b[used..]),
@@ -217,6 +202,10 @@ pub(crate) fn converted_or(
     } else {
         e
     }
+}
+
+fn is_zlib(f: &Framing) -> bool {
+    matches!(f, Framing::Glue { compression, .. } if *compression == GLUE_COMPRESSION_ZLIB)
 }
 
 fn inflate(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
