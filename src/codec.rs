@@ -42,6 +42,28 @@ pub fn decode_b64_field(field: &str, text: Option<&str>) -> Result<Option<Vec<u8
     })
 }
 
+/// Decodes standard base64 `text` of `field` (leniently, as
+/// [`decode_b64_field`]) onto the end of `out`; returns where the bytes
+/// went. On error `out` is as it was.
+pub(crate) fn decode_b64_append(
+    field: &str,
+    text: &str,
+    out: &mut Vec<u8>,
+) -> Result<std::ops::Range<usize>, Base64Error> {
+    let start = out.len();
+    if base64_simd::STANDARD.decode_append(text, out).is_err() {
+        out.truncate(start);
+        if let Err(source) = LENIENT.decode_vec(text, out) {
+            out.truncate(start);
+            return Err(Base64Error {
+                field: field.to_owned(),
+                source,
+            });
+        }
+    }
+    Ok(start..out.len())
+}
+
 /// Encodes bytes the way Lambda does in events (standard base64).
 pub fn encode_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)

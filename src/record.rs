@@ -4,9 +4,12 @@
 //! public fields, so how its bytes are held can change without breaking
 //! handlers.
 
+use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::headers;
@@ -54,7 +57,6 @@ impl SchemaMetadata {
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
 struct RecordData {
     // Shared by the records of a partition: one allocation, not one each.
     topic: Arc<str>,
@@ -62,20 +64,45 @@ struct RecordData {
     offset: i64,
     timestamp: Option<i64>,
     // Almost always one of Kafka's two names: those are not allocated.
-    timestamp_type: Option<std::borrow::Cow<'static, str>>,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<Header>,
+    timestamp_type: Option<Cow<'static, str>>,
+    // Key, value and headers (in the compact form of `compact`) in one
+    // buffer; a decoded batch's records share the batch's, so decoding
+    // allocates per batch, not per field.
+    buf: Bytes,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+    headers: Range<usize>,
+    // `headers()` as `Header`s, built on first use: most handlers never
+    // read headers, and `header()` reads the compact form.
+    header_list: OnceLock<Vec<Header>>,
     key_schema: Option<SchemaMetadata>,
     value_schema: Option<SchemaMetadata>,
 }
 
 /// One Kafka record, decoded. Key and value are `None` for a null key and
 /// for a tombstone; the timestamp is the exact integer Lambda sent.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct KafkaRecord {
     data: Arc<RecordData>,
 }
+
+impl PartialEq for KafkaRecord {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&self.data, &other.data);
+        a.topic == b.topic
+            && a.partition == b.partition
+            && a.offset == b.offset
+            && a.timestamp == b.timestamp
+            && a.timestamp_type == b.timestamp_type
+            && self.key() == other.key()
+            && self.value() == other.value()
+            && self.headers() == other.headers()
+            && a.key_schema == b.key_schema
+            && a.value_schema == b.value_schema
+    }
+}
+
+impl Eq for KafkaRecord {}
 
 impl fmt::Debug for KafkaRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -85,11 +112,26 @@ impl fmt::Debug for KafkaRecord {
             .field("partition", &self.data.partition)
             .field("offset", &self.data.offset)
             .field("timestamp", &self.data.timestamp)
-            .field("key_bytes", &self.data.key.as_ref().map(Vec::len))
-            .field("value_bytes", &self.data.value.as_ref().map(Vec::len))
-            .field("headers", &self.data.headers.len())
+            .field("key_bytes", &self.key().map(<[u8]>::len))
+            .field("value_bytes", &self.value().map(<[u8]>::len))
+            .field("headers", &self.header_pairs().count())
             .finish()
     }
+}
+
+/// A decoded record's fields, its bytes as ranges of a shared buffer.
+pub(crate) struct RecordParts {
+    pub(crate) topic: Arc<str>,
+    pub(crate) partition: i32,
+    pub(crate) offset: i64,
+    pub(crate) timestamp: Option<i64>,
+    pub(crate) timestamp_type: Option<Cow<'static, str>>,
+    pub(crate) key: Option<Range<usize>>,
+    pub(crate) value: Option<Range<usize>>,
+    /// Headers in the form [`compact::push_name`] writes.
+    pub(crate) headers: Range<usize>,
+    pub(crate) key_schema: Option<SchemaMetadata>,
+    pub(crate) value_schema: Option<SchemaMetadata>,
 }
 
 impl KafkaRecord {
@@ -102,36 +144,53 @@ impl KafkaRecord {
     /// [`KafkaRecord::builder`] with a topic name shared with other records.
     pub fn builder_shared(topic: Arc<str>, partition: i32, offset: i64) -> KafkaRecordBuilder {
         KafkaRecordBuilder {
-            data: RecordData {
-                topic,
-                partition,
-                offset,
-                timestamp: None,
-                timestamp_type: None,
-                key: None,
-                value: None,
-                headers: Vec::new(),
-                key_schema: None,
-                value_schema: None,
-            },
+            topic,
+            partition,
+            offset,
+            timestamp: None,
+            timestamp_type: None,
+            key: None,
+            value: None,
+            headers: Vec::new(),
+            key_schema: None,
+            value_schema: None,
+        }
+    }
+
+    /// A record whose key, value and headers are the ranges `parts` names
+    /// in `buf`.
+    pub(crate) fn from_parts(parts: RecordParts, buf: Bytes) -> Self {
+        Self {
+            data: Arc::new(RecordData {
+                topic: parts.topic,
+                partition: parts.partition,
+                offset: parts.offset,
+                timestamp: parts.timestamp,
+                timestamp_type: parts.timestamp_type,
+                buf,
+                key: parts.key,
+                value: parts.value,
+                headers: parts.headers,
+                header_list: OnceLock::new(),
+                key_schema: parts.key_schema,
+                value_schema: parts.value_schema,
+            }),
         }
     }
 
     /// A builder starting from a copy of this record.
     pub fn to_builder(&self) -> KafkaRecordBuilder {
         KafkaRecordBuilder {
-            data: RecordData {
-                topic: self.data.topic.clone(),
-                partition: self.data.partition,
-                offset: self.data.offset,
-                timestamp: self.data.timestamp,
-                timestamp_type: self.data.timestamp_type.clone(),
-                key: self.data.key.clone(),
-                value: self.data.value.clone(),
-                headers: self.data.headers.clone(),
-                key_schema: self.data.key_schema.clone(),
-                value_schema: self.data.value_schema.clone(),
-            },
+            topic: self.data.topic.clone(),
+            partition: self.data.partition,
+            offset: self.data.offset,
+            timestamp: self.data.timestamp,
+            timestamp_type: self.data.timestamp_type.clone(),
+            key: self.key().map(<[u8]>::to_vec),
+            value: self.value().map(<[u8]>::to_vec),
+            headers: self.headers().to_vec(),
+            key_schema: self.data.key_schema.clone(),
+            value_schema: self.data.value_schema.clone(),
         }
     }
 
@@ -167,26 +226,50 @@ impl KafkaRecord {
 
     /// The key bytes; `None` for a null key.
     pub fn key(&self) -> Option<&[u8]> {
-        self.data.key.as_deref()
+        self.bytes(self.data.key.as_ref())
     }
 
     /// The value bytes; `None` for a tombstone.
     pub fn value(&self) -> Option<&[u8]> {
-        self.data.value.as_deref()
+        self.bytes(self.data.value.as_ref())
+    }
+
+    fn bytes(&self, range: Option<&Range<usize>>) -> Option<&[u8]> {
+        // Ranges are set with the buffer they index; an empty slice stands
+        // in should one not fit, rather than a panic.
+        range.map(|r| self.data.buf.get(r.clone()).unwrap_or_default())
     }
 
     /// The headers, in order, values as raw bytes.
     pub fn headers(&self) -> &[Header] {
-        &self.data.headers
+        self.data.header_list.get_or_init(|| {
+            self.header_pairs()
+                .map(|(name, value)| Header::new(name, value))
+                .collect()
+        })
     }
 
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.data
-            .headers
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.value.as_slice())
+        if let Some(list) = self.data.header_list.get() {
+            return list
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| h.value.as_slice());
+        }
+        self.header_pairs()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
+    }
+
+    /// The headers without building `Header`s.
+    fn header_pairs(&self) -> compact::Pairs<'_> {
+        compact::Pairs::new(
+            self.data
+                .buf
+                .get(self.data.headers.clone())
+                .unwrap_or_default(),
+        )
     }
 
     /// Schema-registry metadata of the key, when Lambda sent it.
@@ -202,91 +285,195 @@ impl KafkaRecord {
     /// How often this record was replayed from a dead-letter queue
     /// (its `dlq.replay-count` header; 0 without one).
     pub fn replay_count(&self) -> u32 {
-        replay_count_of(&self.data.headers)
+        parse_replay_count(self.header(headers::REPLAY_COUNT))
     }
 }
 
 /// The replay generation a header list carries: its `dlq.replay-count`,
 /// 0 when absent or unreadable.
 pub fn replay_count_of(list: &[Header]) -> u32 {
-    list.iter()
-        .find(|h| h.name == headers::REPLAY_COUNT)
-        .and_then(|h| std::str::from_utf8(&h.value).ok())
+    parse_replay_count(
+        list.iter()
+            .find(|h| h.name == headers::REPLAY_COUNT)
+            .map(|h| h.value.as_slice()),
+    )
+}
+
+fn parse_replay_count(value: Option<&[u8]>) -> u32 {
+    value
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// Headers as bytes in a record's buffer: per header, the name's length
+/// (u32, little endian), the name, the value's length, the value. Written
+/// while an event is decoded, read by `header()` without allocating.
+pub(crate) mod compact {
+    /// Appends `name` and a placeholder for the value's length; returns
+    /// where that length goes, for [`finish_value`]. `None`: the name is
+    /// longer than the form allows.
+    pub(crate) fn push_name(out: &mut Vec<u8>, name: &str) -> Option<usize> {
+        out.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        let at = out.len();
+        out.extend_from_slice(&[0; 4]);
+        Some(at)
+    }
+
+    /// Sets the length of the value written after the placeholder at `at`.
+    /// `None`: the value is longer than the form allows.
+    pub(crate) fn finish_value(out: &mut [u8], at: usize) -> Option<()> {
+        let len = u32::try_from(out.len().checked_sub(at + 4)?).ok()?;
+        out.get_mut(at..at + 4)?.copy_from_slice(&len.to_le_bytes());
+        Some(())
+    }
+
+    /// The `(name, value)` pairs of compact headers.
+    pub(crate) struct Pairs<'a> {
+        rest: &'a [u8],
+    }
+
+    impl<'a> Pairs<'a> {
+        pub(crate) fn new(bytes: &'a [u8]) -> Self {
+            Self { rest: bytes }
+        }
+
+        fn field(&mut self) -> Option<&'a [u8]> {
+            let (len, rest) = self.rest.split_first_chunk::<4>()?;
+            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
+            let (field, rest) = rest.split_at_checked(len)?;
+            self.rest = rest;
+            Some(field)
+        }
+    }
+
+    impl<'a> Iterator for Pairs<'a> {
+        type Item = (&'a str, &'a [u8]);
+
+        fn next(&mut self) -> Option<Self::Item> {
+            // Names were written from `&str`s, so they are UTF-8.
+            let name = std::str::from_utf8(self.field()?).ok()?;
+            let value = self.field()?;
+            Some((name, value))
+        }
+    }
 }
 
 /// Builds a [`KafkaRecord`]; see [`KafkaRecord::builder`].
 #[derive(Debug)]
 #[must_use]
 pub struct KafkaRecordBuilder {
-    data: RecordData,
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: Option<i64>,
+    timestamp_type: Option<Cow<'static, str>>,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<Header>,
+    key_schema: Option<SchemaMetadata>,
+    value_schema: Option<SchemaMetadata>,
 }
 
 impl KafkaRecordBuilder {
     /// Sets the timestamp (epoch milliseconds).
     pub fn timestamp(mut self, ms: i64) -> Self {
-        self.data.timestamp = Some(ms);
+        self.timestamp = Some(ms);
         self
     }
 
     /// Sets the timestamp, or clears it with `None`.
     pub fn timestamp_opt(mut self, ms: Option<i64>) -> Self {
-        self.data.timestamp = ms;
+        self.timestamp = ms;
         self
     }
 
     /// Sets the timestamp type.
     pub fn timestamp_type(mut self, t: Option<impl Into<String> + AsRef<str>>) -> Self {
-        self.data.timestamp_type = t.map(|t| match t.as_ref() {
-            "CREATE_TIME" => std::borrow::Cow::Borrowed("CREATE_TIME"),
-            "LOG_APPEND_TIME" => std::borrow::Cow::Borrowed("LOG_APPEND_TIME"),
-            _ => std::borrow::Cow::Owned(t.into()),
+        self.timestamp_type = t.map(|t| match known_timestamp_type(t.as_ref()) {
+            Some(known) => Cow::Borrowed(known),
+            None => Cow::Owned(t.into()),
         });
         self
     }
 
     /// Sets the key (`None`: null key).
     pub fn key(mut self, key: Option<impl Into<Vec<u8>>>) -> Self {
-        self.data.key = key.map(Into::into);
+        self.key = key.map(Into::into);
         self
     }
 
     /// Sets the value (`None`: tombstone).
     pub fn value(mut self, value: Option<impl Into<Vec<u8>>>) -> Self {
-        self.data.value = value.map(Into::into);
+        self.value = value.map(Into::into);
         self
     }
 
     /// Appends a header.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        self.data.headers.push(Header::new(name, value));
+        self.headers.push(Header::new(name, value));
         self
     }
 
     /// Replaces the headers.
     pub fn headers(mut self, headers: Vec<Header>) -> Self {
-        self.data.headers = headers;
+        self.headers = headers;
         self
     }
 
     /// Sets the key's schema metadata.
     pub fn key_schema(mut self, m: Option<SchemaMetadata>) -> Self {
-        self.data.key_schema = m;
+        self.key_schema = m;
         self
     }
 
     /// Sets the value's schema metadata.
     pub fn value_schema(mut self, m: Option<SchemaMetadata>) -> Self {
-        self.data.value_schema = m;
+        self.value_schema = m;
         self
     }
 
     /// The record.
     pub fn build(self) -> KafkaRecord {
+        let mut buf = Vec::with_capacity(
+            self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len),
+        );
+        let mut place = |bytes: Option<Vec<u8>>| {
+            bytes.map(|b| {
+                let start = buf.len();
+                buf.extend_from_slice(&b);
+                start..buf.len()
+            })
+        };
+        let key = place(self.key);
+        let value = place(self.value);
         KafkaRecord {
-            data: Arc::new(self.data),
+            data: Arc::new(RecordData {
+                topic: self.topic,
+                partition: self.partition,
+                offset: self.offset,
+                timestamp: self.timestamp,
+                timestamp_type: self.timestamp_type,
+                buf: Bytes::from(buf),
+                key,
+                value,
+                headers: 0..0,
+                // Given as `Header`s: kept as they are, `header()` reads them.
+                header_list: OnceLock::from(self.headers),
+                key_schema: self.key_schema,
+                value_schema: self.value_schema,
+            }),
         }
+    }
+}
+
+/// Kafka's two timestamp types, as static strings.
+pub(crate) fn known_timestamp_type(t: &str) -> Option<&'static str> {
+    match t {
+        "CREATE_TIME" => Some("CREATE_TIME"),
+        "LOG_APPEND_TIME" => Some("LOG_APPEND_TIME"),
+        _ => None,
     }
 }
 

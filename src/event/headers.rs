@@ -1,50 +1,67 @@
 //! Record headers as Lambda writes them, read in the same pass as the
-//! record.
+//! record straight into the compact form records keep them in.
 
 use std::fmt;
+use std::ops::Range;
 
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use crate::record::Header;
+use super::text::Text;
+use crate::record::compact;
 
-/// `headers` as Lambda writes them: a list of objects, each name with its
-/// bytes as signed Java bytes (128..=255 is accepted too, for producers of
-/// test events that wrote unsigned bytes), read straight into [`Header`]s
-/// in document order.
-pub(super) struct WireHeaders(pub(super) Vec<Header>);
+/// `headers` of one record, read on its own into a buffer of its own (the
+/// exact decoder's records).
+pub(super) struct WireHeaders(pub(super) Vec<u8>);
 
 impl<'de> Deserialize<'de> for WireHeaders {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct List;
-        impl<'de> Visitor<'de> for List {
-            type Value = Vec<Header>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list of {name: [bytes]} objects")
-            }
-            fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Vec<Header>, S::Error> {
-                let mut out = Vec::new();
-                let mut index = 0;
-                while s
-                    .next_element_seed(HeaderObject {
-                        index,
-                        out: &mut out,
-                    })?
-                    .is_some()
-                {
-                    index += 1;
-                }
-                Ok(out)
-            }
+        let mut out = Vec::new();
+        HeadersSeed { out: &mut out }.deserialize(d)?;
+        Ok(WireHeaders(out))
+    }
+}
+
+/// `headers` as Lambda writes them: a list of objects, each name with its
+/// bytes as signed Java bytes (128..=255 is accepted too, for producers of
+/// test events that wrote unsigned bytes). Appended to `out` in document
+/// order, in the form of [`compact`]; the value is where they went.
+pub(super) struct HeadersSeed<'o> {
+    pub(super) out: &'o mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for HeadersSeed<'_> {
+    type Value = Range<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Range<usize>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeadersSeed<'_> {
+    type Value = Range<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of {name: [bytes]} objects")
+    }
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Range<usize>, S::Error> {
+        let start = self.out.len();
+        let mut index = 0;
+        while s
+            .next_element_seed(HeaderObject {
+                index,
+                out: &mut *self.out,
+            })?
+            .is_some()
+        {
+            index += 1;
         }
-        d.deserialize_seq(List).map(WireHeaders)
+        Ok(start..self.out.len())
     }
 }
 
 /// One `{name: [bytes], ...}` object of the `headers` list.
 struct HeaderObject<'o> {
     index: usize,
-    out: &'o mut Vec<Header>,
+    out: &'o mut Vec<u8>,
 }
 
 impl<'de> DeserializeSeed<'de> for HeaderObject<'_> {
@@ -60,39 +77,42 @@ impl<'de> Visitor<'de> for HeaderObject<'_> {
         f.write_str("a {name: [bytes]} object")
     }
     fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(), M::Error> {
-        while let Some(name) = m.next_key::<String>()? {
-            let value = m.next_value_seed(HeaderBytes {
+        let too_long = || serde::de::Error::custom(format!("header {} is too long", self.index));
+        while let Some(Text(name)) = m.next_key::<Text<'de>>()? {
+            let at = compact::push_name(self.out, &name).ok_or_else(too_long)?;
+            m.next_value_seed(HeaderBytes {
                 index: self.index,
                 name: &name,
+                out: &mut *self.out,
             })?;
-            self.out.push(Header { name, value });
+            compact::finish_value(self.out, at).ok_or_else(too_long)?;
         }
         Ok(())
     }
 }
 
-/// A header's value: signed (or unsigned) bytes.
+/// A header's value: signed (or unsigned) bytes, appended to `out`.
 struct HeaderBytes<'n> {
     index: usize,
     name: &'n str,
+    out: &'n mut Vec<u8>,
 }
 
 impl<'de> DeserializeSeed<'de> for HeaderBytes<'_> {
-    type Value = Vec<u8>;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Vec<u8>, D::Error> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_seq(self)
     }
 }
 
 impl<'de> Visitor<'de> for HeaderBytes<'_> {
-    type Value = Vec<u8>;
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of bytes")
     }
-    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<Vec<u8>, S::Error> {
-        let mut out = Vec::with_capacity(s.size_hint().unwrap_or(0));
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<(), S::Error> {
         while let Some(b) = s.next_element::<i64>()? {
-            out.push(match b {
+            self.out.push(match b {
                 -128..=-1 => (b as i8) as u8,
                 0..=255 => b as u8,
                 _ => {
@@ -103,6 +123,6 @@ impl<'de> Visitor<'de> for HeaderBytes<'_> {
                 }
             });
         }
-        Ok(out)
+        Ok(())
     }
 }

@@ -7,7 +7,9 @@
 //! time, and turn a record that cannot be decoded into a [`MalformedRecord`]
 //! that keeps its JSON exactly as received.
 
+mod fast;
 mod headers;
+mod text;
 mod wire;
 
 pub use wire::DecodedEvent;

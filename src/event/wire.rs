@@ -12,20 +12,36 @@ use super::{
     Batch, BatchEntry, BatchSource, Entry, EventError, MalformedRecord, PartitionBatch, SOURCE_MSK,
     SOURCE_SELF_MANAGED, SOURCE_SELF_MANAGED_AWS,
 };
-use crate::codec::decode_b64_field;
-use crate::record::{KafkaRecord, RecordId, SchemaMetadata};
+use std::ops::Range;
 
-/// An event decoded in one pass over its JSON: the batch, or why the event
+use bytes::Bytes;
+
+use crate::codec::{decode_b64_append, Base64Error};
+use crate::record::{known_timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata};
+
+/// An event decoded from the invocation body: the batch, or why the event
 /// is not a Kafka event. A record that cannot be decoded is a malformed
 /// entry of the batch, never an error of the event; text that is not JSON
-/// (or not a JSON object) fails the deserializer itself.
+/// fails the deserializer itself.
 ///
-/// It is what the Lambda runtime deserializes the invocation body into, so
-/// the body is read once, straight from the runtime's buffer.
+/// It is what the Lambda runtime deserializes the invocation body into: the
+/// body is borrowed from the runtime's buffer, not copied, and decoded as
+/// [`decode_event`](super::decode_event) does.
 #[derive(Debug)]
 pub struct DecodedEvent(pub Result<Batch, EventError>);
 
 impl<'de> Deserialize<'de> for DecodedEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        Ok(DecodedEvent(decode(raw.get())))
+    }
+}
+
+/// The exact decoder: every record read on its own from its borrowed JSON,
+/// so a bad one keeps its text as received and cannot fail the others.
+struct ExactEvent(Result<Batch, EventError>);
+
+impl<'de> Deserialize<'de> for ExactEvent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_map(EventVisitor)
     }
@@ -34,13 +50,13 @@ impl<'de> Deserialize<'de> for DecodedEvent {
 struct EventVisitor;
 
 impl<'de> Visitor<'de> for EventVisitor {
-    type Value = DecodedEvent;
+    type Value = ExactEvent;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a Kafka event object")
     }
 
-    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<DecodedEvent, M::Error> {
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<ExactEvent, M::Error> {
         let mut event_source: Option<String> = None;
         let mut event_source_arn: Option<String> = None;
         let mut bootstrap_servers: Option<String> = None;
@@ -65,7 +81,7 @@ impl<'de> Visitor<'de> for EventVisitor {
                 }
             }
         }
-        Ok(DecodedEvent(assemble(
+        Ok(ExactEvent(assemble(
             event_source,
             event_source_arn,
             bootstrap_servers,
@@ -80,6 +96,20 @@ fn assemble(
     bootstrap_servers: Option<String>,
     records: Option<Result<Vec<PartitionBatch>, EventError>>,
 ) -> Result<Batch, EventError> {
+    let source = batch_source(event_source, event_source_arn, bootstrap_servers)?;
+    let partitions = records.ok_or(EventError::MissingRecords)??;
+    Ok(Batch {
+        source: Arc::new(source),
+        partitions,
+    })
+}
+
+/// The batch's source, or why the event is not a Kafka event.
+pub(super) fn batch_source(
+    event_source: Option<String>,
+    event_source_arn: Option<String>,
+    bootstrap_servers: Option<String>,
+) -> Result<BatchSource, EventError> {
     let event_source = match event_source.as_deref() {
         Some(SOURCE_MSK) => SOURCE_MSK.to_owned(),
         // Both spellings are sent for self-managed Kafka; one name keeps
@@ -96,14 +126,10 @@ fn assemble(
             })
         }
     };
-    let partitions = records.ok_or(EventError::MissingRecords)??;
-    Ok(Batch {
-        source: Arc::new(BatchSource {
-            event_source,
-            event_source_arn,
-            bootstrap_servers,
-        }),
-        partitions,
+    Ok(BatchSource {
+        event_source,
+        event_source_arn,
+        bootstrap_servers,
     })
 }
 
@@ -283,6 +309,26 @@ struct WireRecord<'a> {
     value_schema_metadata: Option<SchemaMetadata>,
 }
 
+/// A struct read from a JSON object only: serde's derive would also take
+/// its fields by position from an array, which is not a Kafka record.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, m: M) -> Result<T, M::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(Object)
+    }
+}
+
 /// Whatever identity a malformed record still reveals.
 #[derive(Deserialize, Default)]
 struct Probe {
@@ -296,15 +342,26 @@ struct Probe {
     timestamp: Option<serde_json::Value>,
 }
 
+/// Decodes an event: in one pass when every record has Lambda's shape,
+/// else exactly.
 pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
     let json = crate::codec::strip_bom(json);
-    serde_json::from_str::<DecodedEvent>(json)
+    match super::fast::decode(json) {
+        Some(batch) => Ok(batch),
+        None => decode_exact(json),
+    }
+}
+
+/// The exact decoder alone.
+pub(super) fn decode_exact(json: &str) -> Result<Batch, EventError> {
+    serde_json::from_str::<ExactEvent>(json)
         .map_err(EventError::NotJson)?
         .0
 }
 
 fn decode_record(key: &Arc<str>, raw: &RawValue, topic_cache: &mut Option<Arc<str>>) -> BatchEntry {
-    match serde_json::from_str::<WireRecord<'_>>(raw.get())
+    match serde_json::from_str::<Object<WireRecord<'_>>>(raw.get())
+        .map(|o| o.0)
         .map_err(|e| format!("record does not match the Kafka record shape: {e}"))
         .and_then(|w| into_record(w, topic_cache))
     {
@@ -357,9 +414,12 @@ fn into_record(
             w.partition, w.offset
         ));
     }
-    let key = decode_b64_field("key", w.key.as_deref()).map_err(|e| e.to_string())?;
-    let value = decode_b64_field("value", w.value.as_deref()).map_err(|e| e.to_string())?;
-    let headers = w.headers.map(|h| h.0).unwrap_or_default();
+    // Key, value and headers into one buffer of the record's own.
+    let mut buf = w.headers.map(|h| h.0).unwrap_or_default();
+    let headers = 0..buf.len();
+    let key = decode_b64_field("key", w.key.as_deref(), &mut buf).map_err(|e| e.to_string())?;
+    let value =
+        decode_b64_field("value", w.value.as_deref(), &mut buf).map_err(|e| e.to_string())?;
     // The records of a partition share one topic name.
     let topic = match topic_cache {
         Some(t) if **t == *w.topic => t.clone(),
@@ -369,13 +429,28 @@ fn into_record(
             t
         }
     };
-    Ok(KafkaRecord::builder_shared(topic, w.partition, w.offset)
-        .timestamp_opt(w.timestamp)
-        .timestamp_type(w.timestamp_type)
-        .key(key)
-        .value(value)
-        .headers(headers)
-        .key_schema(w.key_schema_metadata)
-        .value_schema(w.value_schema_metadata)
-        .build())
+    let parts = RecordParts {
+        topic,
+        partition: w.partition,
+        offset: w.offset,
+        timestamp: w.timestamp,
+        timestamp_type: w.timestamp_type.map(|t| {
+            known_timestamp_type(&t).map_or_else(|| Cow::Owned(t.into_owned()), Cow::Borrowed)
+        }),
+        key,
+        value,
+        headers,
+        key_schema: w.key_schema_metadata,
+        value_schema: w.value_schema_metadata,
+    };
+    Ok(KafkaRecord::from_parts(parts, Bytes::from(buf)))
+}
+
+/// An optional base64 field decoded onto `buf`.
+fn decode_b64_field(
+    field: &str,
+    text: Option<&str>,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Range<usize>>, Base64Error> {
+    text.map(|t| decode_b64_append(field, t, buf)).transpose()
 }

@@ -1,0 +1,557 @@
+//! The common case in one pass: an event whose records all have Lambda's
+//! shape. Strings are borrowed from the input, keys and values are
+//! base64-decoded and headers written into one buffer the batch's records
+//! share. Anything else (a record that is not well formed, a field of the
+//! wrong type, an event that is not a Kafka event) gives `None`, and the
+//! exact decoder, which keeps a bad record's JSON as received, decodes the
+//! event instead. Both give the same batch for well-formed events (tested
+//! against each other).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::headers::HeadersSeed;
+use super::text::Text;
+use super::{wire, Batch, BatchEntry, Entry, PartitionBatch};
+use crate::codec::decode_b64_append;
+use crate::record::{known_timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata};
+
+/// The batch, when every record of `json` decodes in the common case.
+pub(super) fn decode(json: &str) -> Option<Batch> {
+    // Decoded keys and values are 3/4 of their text: a buffer the size of
+    // the event never grows (pages the records don't fill are never touched).
+    let mut state = State {
+        buf: Vec::with_capacity(json.len()),
+        partitions: Vec::new(),
+    };
+    let mut de = serde_json::Deserializer::from_str(json);
+    let header = EventSeed(&mut state).deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    finish(header, state)
+}
+
+struct State {
+    buf: Vec<u8>,
+    partitions: Vec<(Arc<str>, Vec<RecordParts>)>,
+}
+
+/// What the event says besides its records.
+#[derive(Default)]
+struct Header {
+    event_source: Option<String>,
+    event_source_arn: Option<String>,
+    bootstrap_servers: Option<String>,
+    records: bool,
+}
+
+fn finish(header: Header, state: State) -> Option<Batch> {
+    if !header.records {
+        return None;
+    }
+    let source = wire::batch_source(
+        header.event_source,
+        header.event_source_arn,
+        header.bootstrap_servers,
+    )
+    .ok()?;
+    let buf = Bytes::from(state.buf);
+    let partitions = state
+        .partitions
+        .into_iter()
+        .map(|(key, records)| PartitionBatch {
+            entries: records
+                .into_iter()
+                .map(|parts| BatchEntry {
+                    id: RecordId {
+                        partition_key: key.clone(),
+                        offset: Some(parts.offset),
+                    },
+                    entry: Entry::Record(KafkaRecord::from_parts(parts, buf.clone())),
+                })
+                .collect(),
+            key,
+        })
+        .collect();
+    Some(Batch {
+        source: Arc::new(source),
+        partitions,
+    })
+}
+
+/// The event object, its records read into the state.
+struct EventSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for EventSeed<'_> {
+    type Value = Header;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Header, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventSeed<'_> {
+    type Value = Header;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kafka event object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Header, M::Error> {
+        let mut header = Header::default();
+        while let Some(Text(key)) = m.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "eventSource" => header.event_source = m.next_value()?,
+                "eventSourceArn" => header.event_source_arn = m.next_value()?,
+                "bootstrapServers" => header.bootstrap_servers = m.next_value()?,
+                // A second `records` object: the exact decoder's business.
+                "records" if header.records => return Err(M::Error::custom("")),
+                "records" => {
+                    m.next_value_seed(RecordsSeed(&mut *self.0))?;
+                    header.records = true;
+                }
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(header)
+    }
+}
+
+/// The `records` object: `<topic>-<partition>` keys and their lists.
+struct RecordsSeed<'s>(&'s mut State);
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of <topic>-<partition> keys")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(), M::Error> {
+        let state = self.0;
+        while let Some(Text(key)) = m.next_key::<Text<'de>>()? {
+            // A key met again continues its partition, as in the exact
+            // decoder.
+            let index = match state.partitions.iter().position(|(k, _)| **k == *key) {
+                Some(i) => i,
+                None => {
+                    state.partitions.push((Arc::from(key.as_ref()), Vec::new()));
+                    state.partitions.len() - 1
+                }
+            };
+            let mut records = std::mem::take(&mut state.partitions[index].1);
+            m.next_value_seed(PartitionSeed {
+                buf: &mut state.buf,
+                records: &mut records,
+            })?;
+            state.partitions[index].1 = records;
+        }
+        Ok(())
+    }
+}
+
+/// One partition's list of records.
+struct PartitionSeed<'s> {
+    buf: &'s mut Vec<u8>,
+    records: &'s mut Vec<RecordParts>,
+}
+
+impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PartitionSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<(), S::Error> {
+        // The records of a partition share one topic name.
+        let mut topic: Option<Arc<str>> = None;
+        while let Some(parts) = s.next_element_seed(RecordSeed {
+            buf: &mut *self.buf,
+            topic: &mut topic,
+        })? {
+            self.records.push(parts);
+        }
+        Ok(())
+    }
+}
+
+/// One record, in Lambda's shape or not at all.
+struct RecordSeed<'s> {
+    buf: &'s mut Vec<u8>,
+    topic: &'s mut Option<Arc<str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
+    type Value = RecordParts;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RecordParts, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+/// Sets a field met for the first time; a repeated field is not Lambda's
+/// shape (the exact decoder calls the record malformed).
+fn once<T, E: serde::de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E> {
+    match slot {
+        Some(_) => Err(E::custom("")),
+        None => {
+            *slot = Some(value);
+            Ok(())
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for RecordSeed<'_> {
+    type Value = RecordParts;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Kafka record object")
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RecordParts, M::Error> {
+        let buf = self.buf;
+        let mut topic: Option<Cow<'de, str>> = None;
+        let mut partition: Option<i32> = None;
+        let mut offset: Option<i64> = None;
+        let mut timestamp: Option<Option<i64>> = None;
+        let mut timestamp_type: Option<Option<Text<'de>>> = None;
+        let mut key: Option<Option<Range<usize>>> = None;
+        let mut value: Option<Option<Range<usize>>> = None;
+        let mut headers: Option<Range<usize>> = None;
+        let mut key_schema: Option<Option<SchemaMetadata>> = None;
+        let mut value_schema: Option<Option<SchemaMetadata>> = None;
+        while let Some(Text(field)) = m.next_key::<Text<'de>>()? {
+            match field.as_ref() {
+                "topic" => once(&mut topic, m.next_value::<Text<'de>>()?.0)?,
+                "partition" => once(&mut partition, m.next_value()?)?,
+                "offset" => once(&mut offset, m.next_value()?)?,
+                "timestamp" => once(&mut timestamp, m.next_value()?)?,
+                "timestampType" => once(&mut timestamp_type, m.next_value()?)?,
+                "key" => once(&mut key, base64_field(&mut m, buf)?)?,
+                "value" => once(&mut value, base64_field(&mut m, buf)?)?,
+                "headers" => once(
+                    &mut headers,
+                    m.next_value_seed(OptionalHeaders { out: &mut *buf })?,
+                )?,
+                "keySchemaMetadata" => once(&mut key_schema, m.next_value()?)?,
+                "valueSchemaMetadata" => once(&mut value_schema, m.next_value()?)?,
+                _ => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let (Some(topic), Some(partition), Some(offset)) = (topic, partition, offset) else {
+            return Err(M::Error::custom(""));
+        };
+        if partition < 0 || offset < 0 {
+            return Err(M::Error::custom(""));
+        }
+        let topic = match self.topic {
+            Some(t) if **t == *topic => t.clone(),
+            _ => {
+                let t: Arc<str> = Arc::from(topic.as_ref());
+                *self.topic = Some(t.clone());
+                t
+            }
+        };
+        Ok(RecordParts {
+            topic,
+            partition,
+            offset,
+            timestamp: timestamp.flatten(),
+            timestamp_type: timestamp_type.flatten().map(|Text(t)| {
+                known_timestamp_type(&t).map_or_else(|| Cow::Owned(t.into_owned()), Cow::Borrowed)
+            }),
+            key: key.flatten(),
+            value: value.flatten(),
+            headers: headers.unwrap_or(0..0),
+            key_schema: key_schema.flatten(),
+            value_schema: value_schema.flatten(),
+        })
+    }
+}
+
+/// A base64 key or value (or null), decoded into `buf`.
+fn base64_field<'de, M: MapAccess<'de>>(
+    m: &mut M,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Range<usize>>, M::Error> {
+    match m.next_value::<Option<Text<'de>>>()? {
+        None => Ok(None),
+        Some(Text(text)) => decode_b64_append("", &text, buf)
+            .map(Some)
+            .map_err(|_| M::Error::custom("")),
+    }
+}
+
+/// `headers`, or null for none.
+struct OptionalHeaders<'o> {
+    out: &'o mut Vec<u8>,
+}
+
+impl<'de> DeserializeSeed<'de> for OptionalHeaders<'_> {
+    type Value = Range<usize>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Range<usize>, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OptionalHeaders<'_> {
+    type Value = Range<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of headers or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Range<usize>, E> {
+        Ok(0..0)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Range<usize>, D::Error> {
+        HeadersSeed { out: self.out }.deserialize(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::wire::decode_exact;
+    use crate::codec::encode_b64;
+
+    /// One way a record can leave Lambda's shape (or not).
+    #[derive(Debug, Clone, Copy)]
+    enum Fault {
+        None,
+        BadBase64,
+        NegativeOffset,
+        MissingTopic,
+        DuplicateField,
+        OffsetAsFloat,
+        OffsetAsString,
+        HeaderByteOutOfRange,
+        HeadersNotAList,
+        NotAnObject,
+        AnArray,
+        BadMetadata,
+    }
+
+    fn fault() -> impl Strategy<Value = Fault> {
+        prop_oneof![
+            8 => Just(Fault::None),
+            1 => prop::sample::select(vec![
+                Fault::BadBase64,
+                Fault::NegativeOffset,
+                Fault::MissingTopic,
+                Fault::DuplicateField,
+                Fault::OffsetAsFloat,
+                Fault::OffsetAsString,
+                Fault::HeaderByteOutOfRange,
+                Fault::HeadersNotAList,
+                Fault::NotAnObject,
+                Fault::AnArray,
+                Fault::BadMetadata,
+            ]),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Spec {
+        partition: usize,
+        key: Option<Vec<u8>>,
+        value: Option<Option<Vec<u8>>>,
+        headers: Option<Vec<(String, Vec<i16>)>>,
+        timestamp: Option<Option<i64>>,
+        timestamp_type: Option<String>,
+        metadata: bool,
+        escaped: bool,
+        extra: bool,
+        fault: Fault,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (
+            0..3usize,
+            prop::option::of(prop::collection::vec(any::<u8>(), 0..12)),
+            prop::option::of(prop::option::of(prop::collection::vec(any::<u8>(), 0..40))),
+            prop::option::of(prop::collection::vec(
+                (
+                    "[a-z\\\\\"é-]{0,6}",
+                    prop::collection::vec(-128i16..=255, 0..6),
+                ),
+                0..3,
+            )),
+            prop::option::of(prop::option::of(-2i64..2_000_000_000_000)),
+            prop::sample::select(vec!["", "CREATE_TIME", "LOG_APPEND_TIME", "OTHER"]),
+            (any::<bool>(), any::<bool>(), any::<bool>(), fault()),
+        )
+            .prop_map(
+                |(
+                    partition,
+                    key,
+                    value,
+                    headers,
+                    timestamp,
+                    tt,
+                    (metadata, escaped, extra, fault),
+                )| Spec {
+                    partition,
+                    key,
+                    value,
+                    headers,
+                    timestamp,
+                    timestamp_type: (!tt.is_empty()).then(|| tt.to_owned()),
+                    metadata,
+                    escaped,
+                    extra,
+                    fault,
+                },
+            )
+    }
+
+    fn b64(bytes: &[u8], escaped: bool) -> String {
+        let text = encode_b64(bytes);
+        // Some JSON writers escape `/`.
+        if escaped {
+            text.replace('/', "\\/")
+        } else {
+            text
+        }
+    }
+
+    fn record_json(s: &Spec, offset: usize) -> String {
+        use Fault as F;
+        match s.fault {
+            F::NotAnObject => return "42".to_owned(),
+            F::AnArray => return format!("[\"t\",{},{offset}]", s.partition),
+            _ => {}
+        }
+        let mut fields = Vec::new();
+        if !matches!(s.fault, F::MissingTopic) {
+            fields.push(format!(
+                "\"topic\":\"{}\"",
+                if s.escaped { "t\\u002d1" } else { "t-1" }
+            ));
+        }
+        fields.push(format!("\"partition\":{}", s.partition));
+        fields.push(match s.fault {
+            F::NegativeOffset => "\"offset\":-1".to_owned(),
+            F::OffsetAsFloat => format!("\"offset\":{offset}.5"),
+            F::OffsetAsString => format!("\"offset\":\"{offset}\""),
+            _ => format!("\"offset\":{offset}"),
+        });
+        if matches!(s.fault, F::DuplicateField) {
+            fields.push("\"partition\":1".to_owned());
+        }
+        match s.timestamp {
+            Some(Some(ts)) => fields.push(format!("\"timestamp\":{ts}")),
+            Some(None) => fields.push("\"timestamp\":null".to_owned()),
+            None => {}
+        }
+        if let Some(tt) = &s.timestamp_type {
+            fields.push(format!("\"timestampType\":\"{tt}\""));
+        }
+        if let Some(k) = &s.key {
+            fields.push(format!("\"key\":\"{}\"", b64(k, s.escaped)));
+        }
+        match &s.value {
+            _ if matches!(s.fault, F::BadBase64) => {
+                fields.push("\"value\":\"*not base64*\"".to_owned())
+            }
+            Some(Some(v)) => fields.push(format!("\"value\":\"{}\"", b64(v, s.escaped))),
+            Some(None) => fields.push("\"value\":null".to_owned()),
+            None => {}
+        }
+        match &s.headers {
+            _ if matches!(s.fault, F::HeadersNotAList) => fields.push("\"headers\":{}".to_owned()),
+            list if list.is_some() || matches!(s.fault, F::HeaderByteOutOfRange) => {
+                let mut items: Vec<String> = list
+                    .iter()
+                    .flatten()
+                    .map(|(name, bytes)| {
+                        let bytes: Vec<String> = bytes.iter().map(i16::to_string).collect();
+                        format!(
+                            "{{{}:[{}]}}",
+                            serde_json::to_string(name).unwrap(),
+                            bytes.join(",")
+                        )
+                    })
+                    .collect();
+                if matches!(s.fault, F::HeaderByteOutOfRange) {
+                    items.push("{\"x\":[1,256]}".to_owned());
+                }
+                fields.push(format!("\"headers\":[{}]", items.join(",")));
+            }
+            _ => {}
+        }
+        if s.metadata {
+            fields.push(
+                "\"valueSchemaMetadata\":{\"dataFormat\":\"AVRO\",\"schemaId\":\"1\"}".to_owned(),
+            );
+        }
+        if matches!(s.fault, F::BadMetadata) {
+            fields.push("\"keySchemaMetadata\":{\"schemaId\":7}".to_owned());
+        }
+        if s.extra {
+            fields.push("\"extra\":{\"nested\":[1,{\"a\":null}]}".to_owned());
+        }
+        format!("{{{}}}", fields.join(","))
+    }
+
+    fn event_json(specs: &[Spec]) -> String {
+        let mut lists: Vec<Vec<String>> = vec![Vec::new(); 3];
+        for (i, s) in specs.iter().enumerate() {
+            lists[s.partition].push(record_json(s, i));
+        }
+        let records: Vec<String> = lists
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.is_empty())
+            .map(|(p, l)| format!("\"t-1-{p}\":[{}]", l.join(",")))
+            .collect();
+        format!(
+            "{{\"eventSource\":\"aws:kafka\",\"eventSourceArn\":\"arn:x\",\"records\":{{{}}}}}",
+            records.join(",")
+        )
+    }
+
+    proptest! {
+        /// Whatever the fast decoder accepts, it decodes as the exact one
+        /// does; it accepts every event without a fault; an event with one
+        /// is left to the exact decoder, which keeps the bad record.
+        #[test]
+        fn agrees_with_the_exact_decoder(specs in prop::collection::vec(spec(), 0..12)) {
+            let json = event_json(&specs);
+            let exact = decode_exact(&json).expect("a Kafka event");
+            let faults = specs.iter().filter(|s| !matches!(s.fault, Fault::None)).count();
+            let malformed = exact
+                .entries()
+                .filter(|e| matches!(e.entry, super::super::Entry::Malformed(_)))
+                .count();
+            prop_assert_eq!(malformed, faults, "{}", json);
+            match super::decode(&json) {
+                Some(fast) => {
+                    prop_assert_eq!(faults, 0, "{}", json);
+                    prop_assert_eq!(fast, exact);
+                }
+                None => prop_assert!(faults > 0, "a well-formed event left the fast path: {}", json),
+            }
+        }
+    }
+}
