@@ -63,18 +63,20 @@ fn finish(header: Header, state: State) -> Option<Batch> {
     let partitions = state
         .partitions
         .into_iter()
-        .map(|(key, records)| PartitionBatch {
-            entries: records
-                .into_iter()
-                .map(|parts| BatchEntry {
-                    id: RecordId {
-                        partition_key: key.clone(),
-                        offset: Some(parts.offset),
-                    },
-                    entry: Entry::Record(KafkaRecord::from_parts(parts, buf.clone())),
-                })
-                .collect(),
-            key,
+        .map(|(key, records)| {
+            Arc::new(PartitionBatch {
+                entries: records
+                    .into_iter()
+                    .map(|parts| BatchEntry {
+                        id: RecordId {
+                            partition_key: key.clone(),
+                            offset: Some(parts.offset),
+                        },
+                        entry: Entry::Record(KafkaRecord::from_parts(parts, buf.clone())),
+                    })
+                    .collect(),
+                key,
+            })
         })
         .collect();
     Some(Batch {

@@ -146,8 +146,9 @@ pub struct PartitionBatch {
 pub struct Batch {
     /// Where it came from.
     pub source: Arc<BatchSource>,
-    /// The partitions, in event order.
-    pub partitions: Vec<PartitionBatch>,
+    /// The partitions, in event order (shared: the consumer hands each to
+    /// a task of its own without copying its records).
+    pub partitions: Vec<Arc<PartitionBatch>>,
 }
 
 impl Batch {

@@ -100,7 +100,7 @@ fn assemble(
     let partitions = records.ok_or(EventError::MissingRecords)??;
     Ok(Batch {
         source: Arc::new(source),
-        partitions,
+        partitions: partitions.into_iter().map(Arc::new).collect(),
     })
 }
 

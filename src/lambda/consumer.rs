@@ -227,8 +227,9 @@ impl<H: RecordHandler> Consumer<H> {
     }
 }
 
-/// The runtime deserializes the body straight into a [`DecodedEvent`]: one
-/// pass over the bytes it received, no copy of the event.
+/// For a runtime of your own: the runtime deserializes the body into a
+/// [`DecodedEvent`], borrowing it from its buffer. [`serve`] hands the body
+/// over whole instead, which saves a pass over it.
 impl<H: RecordHandler> Service<LambdaEvent<DecodedEvent>> for Consumer<H> {
     type Response = BatchResponse;
     type Error = InvocationError;
@@ -239,16 +240,41 @@ impl<H: RecordHandler> Service<LambdaEvent<DecodedEvent>> for Consumer<H> {
     }
 
     fn call(&mut self, event: LambdaEvent<DecodedEvent>) -> Self::Future {
+        self.call_decoded(event.payload.0, &event.context)
+    }
+}
+
+impl<H: RecordHandler> Consumer<H> {
+    fn call_decoded(
+        &self,
+        batch: Result<Batch, EventError>,
+        context: &lambda_runtime::Context,
+    ) -> Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>> {
         let consumer = self.clone();
-        Box::pin(async move {
-            let now_ms = epoch_ms_now();
-            let inv = Invocation {
-                deadline: deadline_instant(event.context.deadline, now_ms),
-                now_ms,
-                request_id: Arc::from(event.context.request_id.as_str()),
-            };
-            consumer.invoke_decoded(event.payload.0, &inv).await
-        })
+        let now_ms = epoch_ms_now();
+        let inv = Invocation {
+            deadline: deadline_instant(context.deadline, now_ms),
+            now_ms,
+            request_id: Arc::from(context.request_id.as_str()),
+        };
+        Box::pin(async move { consumer.invoke_decoded(batch, &inv).await })
+    }
+
+    /// One invocation from its body as received (see `body.rs`).
+    pub(super) fn call_with_body(
+        &self,
+        body: Option<bytes::Bytes>,
+        context: lambda_runtime::Context,
+    ) -> Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>> {
+        let not_json = |why: String| EventError::NotJson(serde::de::Error::custom(why));
+        let batch = match body.as_deref().map(std::str::from_utf8) {
+            Some(Ok(text)) => decode_event(text),
+            Some(Err(e)) => Err(not_json(format!("the event is not UTF-8: {e}"))),
+            None => Err(not_json(
+                "the invocation's body did not reach the consumer".to_owned(),
+            )),
+        };
+        self.call_decoded(batch, &context)
     }
 }
 
@@ -280,12 +306,16 @@ pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda
                 .build()
                 .map_err(lambda_runtime::Error::from)
                 .and_then(|rt| {
-                    rt.block_on(
-                        lambda_runtime::Runtime::new(consumer)
-                            .layer(lambda_runtime::layers::TracingLayer::new())
-                            .layer(super::bom::StripBom)
-                            .run(),
-                    )
+                    rt.block_on({
+                        let bodies = super::body::Bodies::default();
+                        lambda_runtime::Runtime::new(super::body::BodyConsumer {
+                            consumer,
+                            bodies: bodies.clone(),
+                        })
+                        .layer(lambda_runtime::layers::TracingLayer::new())
+                        .layer(super::body::TakeBody(bodies))
+                        .run()
+                    })
                 });
             let _ = done.send(outcome);
         })?;

@@ -1,6 +1,7 @@
 //! The Lambda runtime glue: cold start (configuration, sinks), the
 //! invocation loop, logs and metrics. Everything else is in the layers below.
 
+mod body;
 mod bom;
 mod consumer;
 #[cfg(feature = "replay")]

@@ -3,6 +3,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures::FutureExt as _;
 
@@ -35,9 +36,17 @@ impl<H: RecordHandler> Executor<H> {
         };
         // The call itself inside the guard: a handler may panic before it
         // returns its future.
-        let call =
-            AssertUnwindSafe(async { self.handler.handle(record, &ctx).await }).catch_unwind();
-        match tokio::time::timeout_at(end, call).await {
+        let mut call =
+            std::pin::pin!(
+                AssertUnwindSafe(async { self.handler.handle(record, &ctx).await }).catch_unwind()
+            );
+        // Most handlers finish in their first poll: only one that waits
+        // gets a timer (the time-out could not cut a first poll anyway).
+        let finished = match futures::poll!(call.as_mut()) {
+            Poll::Ready(result) => Ok(result),
+            Poll::Pending => tokio::time::timeout_at(end, call).await,
+        };
+        match finished {
             Ok(Ok(Ok(()))) => (AttemptResult::Succeeded, None),
             Ok(Ok(Err(e))) => (AttemptResult::Failed(e.class), Some(e)),
             Ok(Err(panic)) => (
