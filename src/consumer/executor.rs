@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{BreakerState, CircuitBreaker};
 use super::flood::FloodTracker;
 use super::handler::{ErrorClass, HandlerError, RecordHandler};
 use super::policy::{
@@ -49,6 +49,10 @@ pub(crate) struct Executor<H> {
     policy: RecordPolicy,
     // Shared by all invocations of a warm execution environment.
     breaker: Mutex<CircuitBreaker>,
+    // Whether the breaker is closed without failures, set under its lock:
+    // there, acquiring and a success change nothing, so records that
+    // succeed while it holds skip the lock.
+    breaker_quiet: AtomicBool,
     flood: FloodTracker,
     /// Where partitions run: the runtime the consumer was built in.
     handlers: Option<Handle>,
@@ -89,6 +93,7 @@ impl<H: RecordHandler> Executor<H> {
             policy: RecordPolicy::from_settings(&settings),
             settings,
             breaker: Mutex::new(breaker),
+            breaker_quiet: AtomicBool::new(true),
             flood,
             handlers: Handle::try_current().ok(),
         }
@@ -352,7 +357,8 @@ impl<H: RecordHandler> Executor<H> {
         loop {
             match next_step(&self.policy, &facts) {
                 Step::Call => {
-                    if !self.with_breaker(|b| b.try_acquire(facts.now)) {
+                    let quiet = self.breaker_quiet.load(Ordering::Acquire);
+                    if !quiet && !self.with_breaker(|b| b.try_acquire(facts.now)) {
                         facts.breaker = BreakerView::Refused;
                         continue;
                     }
@@ -362,26 +368,27 @@ impl<H: RecordHandler> Executor<H> {
                     // A success settles the record and leaves the breaker
                     // closed at any instant: the clock is read only when a
                     // retry or the breaker's cool-down will depend on it.
-                    let now = if result == AttemptResult::Succeeded {
-                        facts.now
+                    let succeeded = result == AttemptResult::Succeeded;
+                    let now = if succeeded { facts.now } else { Instant::now() };
+                    facts.breaker = if succeeded && self.breaker_quiet.load(Ordering::Acquire) {
+                        BreakerView::Closed
                     } else {
-                        Instant::now()
-                    };
-                    facts.breaker = self.with_breaker(|b| {
-                        match result {
-                            AttemptResult::Succeeded => b.on_success(),
-                            AttemptResult::Failed(ErrorClass::Transient)
-                            | AttemptResult::TimedOut => {
-                                b.on_transient_failure(now);
+                        self.with_breaker(|b| {
+                            match result {
+                                AttemptResult::Succeeded => b.on_success(),
+                                AttemptResult::Failed(ErrorClass::Transient)
+                                | AttemptResult::TimedOut => {
+                                    b.on_transient_failure(now);
+                                }
+                                _ => b.on_neutral(),
                             }
-                            _ => b.on_neutral(),
-                        }
-                        if b.is_open(now) {
-                            BreakerView::Open
-                        } else {
-                            BreakerView::Closed
-                        }
-                    });
+                            if b.is_open(now) {
+                                BreakerView::Open
+                            } else {
+                                BreakerView::Closed
+                            }
+                        })
+                    };
                     facts.now = now;
                     facts.jitter = fastrand::f64();
                     facts.phase = Phase::Attempted(result);
@@ -418,6 +425,12 @@ impl<H: RecordHandler> Executor<H> {
         // A poisoned lock only means another partition panicked while holding
         // it; the breaker state itself is still consistent.
         let mut guard = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
+        let out = f(&mut guard);
+        let quiet = guard.state()
+            == (BreakerState::Closed {
+                consecutive_failures: 0,
+            });
+        self.breaker_quiet.store(quiet, Ordering::Release);
+        out
     }
 }

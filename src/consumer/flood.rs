@@ -102,6 +102,10 @@ impl FloodTracker {
 
     /// A record was processed: the run of poison ends, and a trip with it.
     pub(crate) fn processed(&self) {
+        // Off, the guard never holds: nothing to count.
+        if !self.guard.is_on() {
+            return;
+        }
         self.with(|c, tripped| {
             c.decided += 1;
             c.run = 0;

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::headers::HeadersSeed;
-use super::text::Text;
+use super::shape::Text;
 use super::{wire, Batch, BatchEntry, Entry, PartitionBatch};
 use crate::codec::decode_b64_append;
 use crate::record::{known_timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata};
@@ -286,8 +286,8 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             key: key.flatten(),
             value: value.flatten(),
             headers: headers.unwrap_or(0..0),
-            key_schema: key_schema.flatten(),
-            value_schema: value_schema.flatten(),
+            key_schema: key_schema.flatten().map(Box::new),
+            value_schema: value_schema.flatten().map(Box::new),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::ops::Range;
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::text::Text;
+use super::shape::Text;
 use crate::record::compact;
 
 /// `headers` of one record, read on its own into a buffer of its own (the

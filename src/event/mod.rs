@@ -9,7 +9,7 @@
 
 mod fast;
 mod headers;
-mod text;
+mod shape;
 mod wire;
 
 pub use wire::DecodedEvent;

@@ -8,6 +8,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Unexpected, V
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::shape::Object;
 use super::{
     Batch, BatchEntry, BatchSource, Entry, EventError, MalformedRecord, PartitionBatch, SOURCE_MSK,
     SOURCE_SELF_MANAGED, SOURCE_SELF_MANAGED_AWS,
@@ -309,26 +310,6 @@ struct WireRecord<'a> {
     value_schema_metadata: Option<SchemaMetadata>,
 }
 
-/// A struct read from a JSON object only: serde's derive would also take
-/// its fields by position from an array, which is not a Kafka record.
-struct Object<T>(T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = T;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a record object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, m: M) -> Result<T, M::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData)).map(Object)
-    }
-}
-
 /// Whatever identity a malformed record still reveals.
 #[derive(Deserialize, Default)]
 struct Probe {
@@ -440,8 +421,8 @@ fn into_record(
         key,
         value,
         headers,
-        key_schema: w.key_schema_metadata,
-        value_schema: w.value_schema_metadata,
+        key_schema: w.key_schema_metadata.map(Box::new),
+        value_schema: w.value_schema_metadata.map(Box::new),
     };
     Ok(KafkaRecord::from_parts(parts, Bytes::from(buf)))
 }

@@ -267,9 +267,13 @@ impl<H: RecordHandler> Consumer<H> {
         context: lambda_runtime::Context,
     ) -> Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>> {
         let not_json = |why: String| EventError::NotJson(serde::de::Error::custom(why));
-        let batch = match body.as_deref().map(std::str::from_utf8) {
-            Some(Ok(text)) => decode_event(text),
-            Some(Err(e)) => Err(not_json(format!("the event is not UTF-8: {e}"))),
+        let batch = match body.as_deref().map(|b| (b, simdutf8::basic::from_utf8(b))) {
+            Some((_, Ok(text))) => decode_event(text),
+            // The SIMD check does not say where: the standard one does.
+            Some((bytes, Err(_))) => Err(not_json(match std::str::from_utf8(bytes) {
+                Err(e) => format!("the event is not UTF-8: {e}"),
+                Ok(_) => "the event is not UTF-8".to_owned(),
+            })),
             None => Err(not_json(
                 "the invocation's body did not reach the consumer".to_owned(),
             )),
@@ -348,4 +352,57 @@ fn log_summary(report: &BatchReport, sink: &str) {
         breaker_opened = report.breaker_opened,
         "batch done"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consumer() -> Consumer<impl RecordHandler> {
+        Consumer::new(
+            crate::handler_fn(|_, _| async { Ok(()) }),
+            ConsumerSettings::default(),
+            Arc::new(crate::sink::NoSink),
+        )
+    }
+
+    fn context() -> lambda_runtime::Context {
+        let mut c = lambda_runtime::Context::default();
+        c.request_id = "r-1".to_owned();
+        c.deadline = u64::try_from(epoch_ms_now()).unwrap_or(0) + 60_000;
+        c
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_fails_the_invocation_naming_why() {
+        let body = bytes::Bytes::from_static(b"{\"eventSource\":\"aws:kafka\xff\"}");
+        let err = consumer()
+            .call_with_body(Some(body), context())
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("not UTF-8") && text.contains("index 25"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_with_a_byte_order_mark_is_decoded() {
+        let body = "\u{feff}{\"eventSource\":\"aws:kafka\",\"records\":{\"t-0\":[{\"topic\":\"t\",\"partition\":0,\"offset\":7,\"value\":\"eA==\"}]}}";
+        let response = consumer()
+            .call_with_body(Some(bytes::Bytes::from_static(body.as_bytes())), context())
+            .await
+            .unwrap();
+        assert!(response.batch_item_failures.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_body_fails_the_invocation() {
+        let err = consumer()
+            .call_with_body(None, context())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("did not reach"), "{err}");
+    }
 }

@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::headers;
 
+mod builder;
+pub(crate) mod compact;
+
+pub use builder::KafkaRecordBuilder;
+
 /// A record header: a name and its raw bytes, which need not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Header {
@@ -75,8 +80,9 @@ struct RecordData {
     // `headers()` as `Header`s, built on first use: most handlers never
     // read headers, and `header()` reads the compact form.
     header_list: OnceLock<Vec<Header>>,
-    key_schema: Option<SchemaMetadata>,
-    value_schema: Option<SchemaMetadata>,
+    // Rare (registry-validated mappings only): boxed to keep records small.
+    key_schema: Option<Box<SchemaMetadata>>,
+    value_schema: Option<Box<SchemaMetadata>>,
 }
 
 /// One Kafka record, decoded. Key and value are `None` for a null key and
@@ -130,33 +136,11 @@ pub(crate) struct RecordParts {
     pub(crate) value: Option<Range<usize>>,
     /// Headers in the form [`compact::push_name`] writes.
     pub(crate) headers: Range<usize>,
-    pub(crate) key_schema: Option<SchemaMetadata>,
-    pub(crate) value_schema: Option<SchemaMetadata>,
+    pub(crate) key_schema: Option<Box<SchemaMetadata>>,
+    pub(crate) value_schema: Option<Box<SchemaMetadata>>,
 }
 
 impl KafkaRecord {
-    /// Starts a record of `topic`, `partition` and `offset`; everything else
-    /// is absent until set.
-    pub fn builder(topic: impl Into<String>, partition: i32, offset: i64) -> KafkaRecordBuilder {
-        Self::builder_shared(Arc::from(topic.into()), partition, offset)
-    }
-
-    /// [`KafkaRecord::builder`] with a topic name shared with other records.
-    pub fn builder_shared(topic: Arc<str>, partition: i32, offset: i64) -> KafkaRecordBuilder {
-        KafkaRecordBuilder {
-            topic,
-            partition,
-            offset,
-            timestamp: None,
-            timestamp_type: None,
-            key: None,
-            value: None,
-            headers: Vec::new(),
-            key_schema: None,
-            value_schema: None,
-        }
-    }
-
     /// A record whose key, value and headers are the ranges `parts` names
     /// in `buf`.
     pub(crate) fn from_parts(parts: RecordParts, buf: Bytes) -> Self {
@@ -175,22 +159,6 @@ impl KafkaRecord {
                 key_schema: parts.key_schema,
                 value_schema: parts.value_schema,
             }),
-        }
-    }
-
-    /// A builder starting from a copy of this record.
-    pub fn to_builder(&self) -> KafkaRecordBuilder {
-        KafkaRecordBuilder {
-            topic: self.data.topic.clone(),
-            partition: self.data.partition,
-            offset: self.data.offset,
-            timestamp: self.data.timestamp,
-            timestamp_type: self.data.timestamp_type.clone(),
-            key: self.key().map(<[u8]>::to_vec),
-            value: self.value().map(<[u8]>::to_vec),
-            headers: self.headers().to_vec(),
-            key_schema: self.data.key_schema.clone(),
-            value_schema: self.data.value_schema.clone(),
         }
     }
 
@@ -274,12 +242,12 @@ impl KafkaRecord {
 
     /// Schema-registry metadata of the key, when Lambda sent it.
     pub fn key_schema(&self) -> Option<&SchemaMetadata> {
-        self.data.key_schema.as_ref()
+        self.data.key_schema.as_deref()
     }
 
     /// Schema-registry metadata of the value, when Lambda sent it.
     pub fn value_schema(&self) -> Option<&SchemaMetadata> {
-        self.data.value_schema.as_ref()
+        self.data.value_schema.as_deref()
     }
 
     /// How often this record was replayed from a dead-letter queue
@@ -304,168 +272,6 @@ fn parse_replay_count(value: Option<&[u8]>) -> u32 {
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// Headers as bytes in a record's buffer: per header, the name's length
-/// (u32, little endian), the name, the value's length, the value. Written
-/// while an event is decoded, read by `header()` without allocating.
-pub(crate) mod compact {
-    /// Appends `name` and a placeholder for the value's length; returns
-    /// where that length goes, for [`finish_value`]. `None`: the name is
-    /// longer than the form allows.
-    pub(crate) fn push_name(out: &mut Vec<u8>, name: &str) -> Option<usize> {
-        out.extend_from_slice(&u32::try_from(name.len()).ok()?.to_le_bytes());
-        out.extend_from_slice(name.as_bytes());
-        let at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        Some(at)
-    }
-
-    /// Sets the length of the value written after the placeholder at `at`.
-    /// `None`: the value is longer than the form allows.
-    pub(crate) fn finish_value(out: &mut [u8], at: usize) -> Option<()> {
-        let len = u32::try_from(out.len().checked_sub(at + 4)?).ok()?;
-        out.get_mut(at..at + 4)?.copy_from_slice(&len.to_le_bytes());
-        Some(())
-    }
-
-    /// The `(name, value)` pairs of compact headers.
-    pub(crate) struct Pairs<'a> {
-        rest: &'a [u8],
-    }
-
-    impl<'a> Pairs<'a> {
-        pub(crate) fn new(bytes: &'a [u8]) -> Self {
-            Self { rest: bytes }
-        }
-
-        fn field(&mut self) -> Option<&'a [u8]> {
-            let (len, rest) = self.rest.split_first_chunk::<4>()?;
-            let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-            let (field, rest) = rest.split_at_checked(len)?;
-            self.rest = rest;
-            Some(field)
-        }
-    }
-
-    impl<'a> Iterator for Pairs<'a> {
-        type Item = (&'a str, &'a [u8]);
-
-        fn next(&mut self) -> Option<Self::Item> {
-            // Names were written from `&str`s, so they are UTF-8.
-            let name = std::str::from_utf8(self.field()?).ok()?;
-            let value = self.field()?;
-            Some((name, value))
-        }
-    }
-}
-
-/// Builds a [`KafkaRecord`]; see [`KafkaRecord::builder`].
-#[derive(Debug)]
-#[must_use]
-pub struct KafkaRecordBuilder {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-    timestamp: Option<i64>,
-    timestamp_type: Option<Cow<'static, str>>,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<Header>,
-    key_schema: Option<SchemaMetadata>,
-    value_schema: Option<SchemaMetadata>,
-}
-
-impl KafkaRecordBuilder {
-    /// Sets the timestamp (epoch milliseconds).
-    pub fn timestamp(mut self, ms: i64) -> Self {
-        self.timestamp = Some(ms);
-        self
-    }
-
-    /// Sets the timestamp, or clears it with `None`.
-    pub fn timestamp_opt(mut self, ms: Option<i64>) -> Self {
-        self.timestamp = ms;
-        self
-    }
-
-    /// Sets the timestamp type.
-    pub fn timestamp_type(mut self, t: Option<impl Into<String> + AsRef<str>>) -> Self {
-        self.timestamp_type = t.map(|t| match known_timestamp_type(t.as_ref()) {
-            Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(t.into()),
-        });
-        self
-    }
-
-    /// Sets the key (`None`: null key).
-    pub fn key(mut self, key: Option<impl Into<Vec<u8>>>) -> Self {
-        self.key = key.map(Into::into);
-        self
-    }
-
-    /// Sets the value (`None`: tombstone).
-    pub fn value(mut self, value: Option<impl Into<Vec<u8>>>) -> Self {
-        self.value = value.map(Into::into);
-        self
-    }
-
-    /// Appends a header.
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
-        self.headers.push(Header::new(name, value));
-        self
-    }
-
-    /// Replaces the headers.
-    pub fn headers(mut self, headers: Vec<Header>) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    /// Sets the key's schema metadata.
-    pub fn key_schema(mut self, m: Option<SchemaMetadata>) -> Self {
-        self.key_schema = m;
-        self
-    }
-
-    /// Sets the value's schema metadata.
-    pub fn value_schema(mut self, m: Option<SchemaMetadata>) -> Self {
-        self.value_schema = m;
-        self
-    }
-
-    /// The record.
-    pub fn build(self) -> KafkaRecord {
-        let mut buf = Vec::with_capacity(
-            self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len),
-        );
-        let mut place = |bytes: Option<Vec<u8>>| {
-            bytes.map(|b| {
-                let start = buf.len();
-                buf.extend_from_slice(&b);
-                start..buf.len()
-            })
-        };
-        let key = place(self.key);
-        let value = place(self.value);
-        KafkaRecord {
-            data: Arc::new(RecordData {
-                topic: self.topic,
-                partition: self.partition,
-                offset: self.offset,
-                timestamp: self.timestamp,
-                timestamp_type: self.timestamp_type,
-                buf: Bytes::from(buf),
-                key,
-                value,
-                headers: 0..0,
-                // Given as `Header`s: kept as they are, `header()` reads them.
-                header_list: OnceLock::from(self.headers),
-                key_schema: self.key_schema,
-                value_schema: self.value_schema,
-            }),
-        }
-    }
 }
 
 /// Kafka's two timestamp types, as static strings.

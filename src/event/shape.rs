@@ -1,9 +1,10 @@
-//! A JSON string borrowed from the event when it has no escapes.
+//! Small readers of JSON shapes: a string borrowed from the event when it
+//! has no escapes, a struct only from an object.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::Visitor;
+use serde::de::{MapAccess, Visitor};
 use serde::Deserialize;
 
 /// A string field: borrowed from the input unless escapes made the parser
@@ -29,5 +30,25 @@ impl<'de> Deserialize<'de> for Text<'de> {
             }
         }
         d.deserialize_str(V)
+    }
+}
+
+/// A struct read from a JSON object only: serde's derive would also take
+/// its fields by position from an array, which is not a Kafka record.
+pub(super) struct Object<T>(pub(super) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a record object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, m: M) -> Result<T, M::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(m))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(Object)
     }
 }
