@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::breaker::{BreakerState, CircuitBreaker};
 use super::flood::FloodTracker;
-use super::handler::{ErrorClass, HandlerError, RecordHandler};
+use super::handler::{ErrorClass, HandlerError, RecordContext, RecordHandler};
 use super::policy::{
     next_step, AttemptResult, BreakerView, Cause, PartitionGate, Phase, RecordFacts, RecordPolicy,
     Step,
@@ -240,6 +240,15 @@ impl<H: RecordHandler> Executor<H> {
         };
         let immediate = self.settings.order == PartitionOrder::Ordered;
         let mut gate = PartitionGate::new(self.settings.order);
+        // One context for the partition's calls; each attempt sets its own
+        // number and deadline.
+        let mut ctx = RecordContext {
+            attempt: 0,
+            max_attempts: self.settings.retry.max_attempts,
+            deadline: self.processing_cutoff(inv),
+            request_id: inv.request_id.clone(),
+            source: source.clone(),
+        };
         for (index, entry) in partition.entries.iter().enumerate() {
             if cancelled.load(Ordering::SeqCst) {
                 return;
@@ -263,7 +272,7 @@ impl<H: RecordHandler> Executor<H> {
                     error: HandlerError::permanent("MalformedRecord", m.reason.clone()),
                 },
                 Entry::Record(record) => {
-                    self.run_record(source, record, inv, clock, &mut report.attempts)
+                    self.run_record(record, inv, clock, &mut ctx, &mut report.attempts)
                         .await
                 }
             };
@@ -327,10 +336,10 @@ impl<H: RecordHandler> Executor<H> {
     /// Runs the policy for one record until it settles or is due for the DLQ.
     async fn run_record(
         &self,
-        source: &Arc<BatchSource>,
         record: &KafkaRecord,
         inv: &Invocation,
         clock: InvocationClock,
+        ctx: &mut RecordContext,
         attempts: &mut u32,
     ) -> RecordEnd {
         let cutoff = self.processing_cutoff(inv);
@@ -364,7 +373,7 @@ impl<H: RecordHandler> Executor<H> {
                     }
                     facts.attempts += 1;
                     *attempts = facts.attempts;
-                    let (result, error) = self.attempt(source, record, inv, &facts).await;
+                    let (result, error) = self.attempt(record, ctx, &facts).await;
                     // A success settles the record and leaves the breaker
                     // closed at any instant: the clock is read only when a
                     // retry or the breaker's cool-down will depend on it.

@@ -2,6 +2,7 @@
 //! invocation loop, logs and metrics. Everything else is in the layers below.
 
 mod body;
+#[cfg(feature = "replay")]
 mod bom;
 mod consumer;
 #[cfg(feature = "replay")]

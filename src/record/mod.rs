@@ -87,6 +87,10 @@ struct RecordData {
 
 /// One Kafka record, decoded. Key and value are `None` for a null key and
 /// for a tombstone; the timestamp is the exact integer Lambda sent.
+///
+/// A decoded record shares its batch's buffer, so keeping a clone past the
+/// invocation keeps the whole batch's bytes; `to_builder().build()` makes a
+/// record of its own.
 #[derive(Clone)]
 pub struct KafkaRecord {
     data: Arc<RecordData>,

@@ -2,15 +2,13 @@
 //! cutoff, with panics caught and turned into permanent failures.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::task::Poll;
 
 use futures::FutureExt as _;
 
-use super::{Executor, Invocation};
+use super::Executor;
 use crate::consumer::handler::{HandlerError, RecordContext, RecordHandler};
 use crate::consumer::policy::{AttemptResult, RecordFacts};
-use crate::event::BatchSource;
 use crate::record::KafkaRecord;
 
 impl<H: RecordHandler> Executor<H> {
@@ -18,27 +16,22 @@ impl<H: RecordHandler> Executor<H> {
     /// with panics caught.
     pub(super) async fn attempt(
         &self,
-        source: &Arc<BatchSource>,
         record: &KafkaRecord,
-        inv: &Invocation,
+        ctx: &mut RecordContext,
         facts: &RecordFacts,
     ) -> (AttemptResult, Option<HandlerError>) {
         let end = match self.settings.attempt_timeout {
             Some(t) => facts.cutoff.min(facts.now + t),
             None => facts.cutoff,
         };
-        let ctx = RecordContext {
-            attempt: facts.attempts,
-            max_attempts: self.settings.retry.max_attempts,
-            deadline: end,
-            request_id: inv.request_id.clone(),
-            source: source.clone(),
-        };
+        ctx.attempt = facts.attempts;
+        ctx.deadline = end;
+        let ctx = &*ctx;
         // The call itself inside the guard: a handler may panic before it
         // returns its future.
         let mut call =
             std::pin::pin!(
-                AssertUnwindSafe(async { self.handler.handle(record, &ctx).await }).catch_unwind()
+                AssertUnwindSafe(async { self.handler.handle(record, ctx).await }).catch_unwind()
             );
         // Most handlers finish in their first poll: only one that waits
         // gets a timer (the time-out could not cut a first poll anyway).
