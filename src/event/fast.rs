@@ -37,7 +37,9 @@ pub(super) fn decode(json: &str) -> Option<Batch> {
 
 struct State {
     buf: Vec<u8>,
-    partitions: Vec<(Arc<str>, Vec<RecordParts>)>,
+    // Records are built as they are read, without their buffer (it is
+    // still growing); `finish` gives them the frozen buffer.
+    partitions: Vec<PartitionBatch>,
 }
 
 /// What the event says besides its records.
@@ -60,28 +62,19 @@ fn finish(header: Header, state: State) -> Option<Batch> {
     )
     .ok()?;
     let buf = Bytes::from(state.buf);
-    let partitions = state
-        .partitions
-        .into_iter()
-        .map(|(key, records)| {
-            Arc::new(PartitionBatch {
-                entries: records
-                    .into_iter()
-                    .map(|parts| BatchEntry {
-                        id: RecordId {
-                            partition_key: key.clone(),
-                            offset: Some(parts.offset),
-                        },
-                        entry: Entry::Record(KafkaRecord::from_parts(parts, buf.clone())),
-                    })
-                    .collect(),
-                key,
-            })
-        })
-        .collect();
+    let mut partitions = state.partitions;
+    for partition in &mut partitions {
+        for entry in &mut partition.entries {
+            if let Entry::Record(record) = &mut entry.entry {
+                if !record.set_buf(buf.clone()) {
+                    return None;
+                }
+            }
+        }
+    }
     Some(Batch {
         source: Arc::new(source),
-        partitions,
+        partitions: partitions.into_iter().map(Arc::new).collect(),
     })
 }
 
@@ -146,19 +139,22 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         while let Some(Text(key)) = m.next_key::<Text<'de>>()? {
             // A key met again continues its partition, as in the exact
             // decoder.
-            let index = match state.partitions.iter().position(|(k, _)| **k == *key) {
+            let index = match state.partitions.iter().position(|p| *p.key == *key) {
                 Some(i) => i,
                 None => {
-                    state.partitions.push((Arc::from(key.as_ref()), Vec::new()));
+                    state.partitions.push(PartitionBatch {
+                        key: Arc::from(key.as_ref()),
+                        entries: Vec::new(),
+                    });
                     state.partitions.len() - 1
                 }
             };
-            let mut records = std::mem::take(&mut state.partitions[index].1);
+            let partition = &mut state.partitions[index];
             m.next_value_seed(PartitionSeed {
                 buf: &mut state.buf,
-                records: &mut records,
+                key: &partition.key,
+                entries: &mut partition.entries,
             })?;
-            state.partitions[index].1 = records;
         }
         Ok(())
     }
@@ -167,7 +163,8 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
 /// One partition's list of records.
 struct PartitionSeed<'s> {
     buf: &'s mut Vec<u8>,
-    records: &'s mut Vec<RecordParts>,
+    key: &'s Arc<str>,
+    entries: &'s mut Vec<BatchEntry>,
 }
 
 impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
@@ -191,7 +188,13 @@ impl<'de> Visitor<'de> for PartitionSeed<'_> {
             buf: &mut *self.buf,
             topic: &mut topic,
         })? {
-            self.records.push(parts);
+            self.entries.push(BatchEntry {
+                id: RecordId {
+                    partition_key: self.key.clone(),
+                    offset: Some(parts.offset),
+                },
+                entry: Entry::Record(KafkaRecord::from_parts(parts, Bytes::new())),
+            });
         }
         Ok(())
     }

@@ -166,6 +166,18 @@ impl KafkaRecord {
         }
     }
 
+    /// Gives a record built by [`KafkaRecord::from_parts`] the buffer its
+    /// ranges index; `false` if the record is already shared.
+    pub(crate) fn set_buf(&mut self, buf: Bytes) -> bool {
+        match Arc::get_mut(&mut self.data) {
+            Some(data) => {
+                data.buf = buf;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.data.topic
