@@ -300,7 +300,12 @@ pub async fn run<H: RecordHandler>(handler: H) -> Result<(), lambda_runtime::Err
 /// thread of its own: handlers run on the runtime the consumer was built in,
 /// so one that blocks its thread or spins cannot stop the invocation from
 /// answering by its deadline (its unsettled records are reported failed).
+///
+/// It also keeps memory glibc's allocator would hand back to the kernel
+/// between invocations (see `GLIBC_TUNABLES` in the README to choose
+/// otherwise).
 pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda_runtime::Error> {
+    super::memory::keep_freed_memory();
     let (done, result) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("lambda-runtime".into())

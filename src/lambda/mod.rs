@@ -5,6 +5,7 @@ mod body;
 #[cfg(feature = "replay")]
 mod bom;
 mod consumer;
+mod memory;
 #[cfg(feature = "replay")]
 mod reprocessor;
 
