@@ -5,8 +5,8 @@
 //! size to the kernel (`munmap`, or `madvise` when it trims a heap), and the
 //! next invocation page-faults it back in, zeroed: about a fifth of a warm
 //! invocation's time on a 6 MB event in the side-by-side benchmark. Kept
-//! mapped, the next invocation reuses it; the process's peak memory is what
-//! it was, it is only not handed back between invocations.
+//! mapped, the next invocation reuses it: the process holds on to what it
+//! needed at most (a few MiB more resident between invocations).
 
 /// Largest allocation served from the heap rather than `mmap` (glibc's
 /// upper limit for this setting on 64-bit): Lambda's events are at most
