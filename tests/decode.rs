@@ -289,3 +289,23 @@ fn a_repeated_records_object_keeps_every_record() {
     assert_eq!(offsets, [Some(1), Some(2)]);
     assert_eq!(batch.partitions.len(), 2);
 }
+
+/// What a runtime of your own deserializes the body into decodes as
+/// `decode_event` does, malformed records included.
+#[test]
+fn the_runtime_payload_type_decodes_as_decode_event() {
+    for name in [
+        "msk-basic.json",
+        "msk-mixed.json",
+        "msk-malformed.json",
+        "self-managed.json",
+    ] {
+        let text = read_event(name);
+        let payload: msk_dlq::event::DecodedEvent =
+            serde_json::from_slice(text.as_bytes()).unwrap();
+        assert_eq!(payload.0.unwrap(), decode_event(&text).unwrap(), "{name}");
+    }
+    let not_kafka: msk_dlq::event::DecodedEvent =
+        serde_json::from_str(r#"{"eventSource":"aws:sqs","Records":[]}"#).unwrap();
+    assert!(matches!(not_kafka.0, Err(EventError::WrongSource { .. })));
+}
