@@ -19,7 +19,10 @@ use super::headers::HeadersSeed;
 use super::shape::Text;
 use super::{wire, Batch, BatchEntry, Entry, PartitionBatch};
 use crate::codec::decode_b64_append;
-use crate::record::{known_timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata};
+use crate::record::{
+    shared_topic, timestamp_type as timestamp_type_of, KafkaRecord, RecordId, RecordParts,
+    SchemaMetadata,
+};
 
 /// The batch, when every record of `json` decodes in the common case.
 pub(super) fn decode(json: &str) -> Option<Batch> {
@@ -271,22 +274,12 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         if partition < 0 || offset < 0 {
             return Err(M::Error::custom(""));
         }
-        let topic = match self.topic {
-            Some(t) if **t == *topic => t.clone(),
-            _ => {
-                let t: Arc<str> = Arc::from(topic.as_ref());
-                *self.topic = Some(t.clone());
-                t
-            }
-        };
         Ok(RecordParts {
-            topic,
+            topic: shared_topic(self.topic, &topic),
             partition,
             offset,
             timestamp: timestamp.flatten(),
-            timestamp_type: timestamp_type.flatten().map(|Text(t)| {
-                known_timestamp_type(&t).map_or_else(|| Cow::Owned(t.into_owned()), Cow::Borrowed)
-            }),
+            timestamp_type: timestamp_type.flatten().map(|Text(t)| timestamp_type_of(t)),
             key: key.flatten(),
             value: value.flatten(),
             headers: headers.unwrap_or(0..0),

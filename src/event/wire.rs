@@ -2,8 +2,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -13,12 +15,10 @@ use super::{
     Batch, BatchEntry, BatchSource, Entry, EventError, MalformedRecord, PartitionBatch, SOURCE_MSK,
     SOURCE_SELF_MANAGED, SOURCE_SELF_MANAGED_AWS,
 };
-use std::ops::Range;
-
-use bytes::Bytes;
-
 use crate::codec::{decode_b64_append, Base64Error};
-use crate::record::{known_timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata};
+use crate::record::{
+    shared_topic, timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata,
+};
 
 /// An event decoded from the invocation body: the batch, or why the event
 /// is not a Kafka event. A record that cannot be decoded is a malformed
@@ -398,26 +398,15 @@ fn into_record(
     // Key, value and headers into one buffer of the record's own.
     let mut buf = w.headers.map(|h| h.0).unwrap_or_default();
     let headers = 0..buf.len();
-    let key = decode_b64_field("key", w.key.as_deref(), &mut buf).map_err(|e| e.to_string())?;
+    let key = decode_b64_onto("key", w.key.as_deref(), &mut buf).map_err(|e| e.to_string())?;
     let value =
-        decode_b64_field("value", w.value.as_deref(), &mut buf).map_err(|e| e.to_string())?;
-    // The records of a partition share one topic name.
-    let topic = match topic_cache {
-        Some(t) if **t == *w.topic => t.clone(),
-        _ => {
-            let t: Arc<str> = Arc::from(w.topic.as_ref());
-            *topic_cache = Some(t.clone());
-            t
-        }
-    };
+        decode_b64_onto("value", w.value.as_deref(), &mut buf).map_err(|e| e.to_string())?;
     let parts = RecordParts {
-        topic,
+        topic: shared_topic(topic_cache, &w.topic),
         partition: w.partition,
         offset: w.offset,
         timestamp: w.timestamp,
-        timestamp_type: w.timestamp_type.map(|t| {
-            known_timestamp_type(&t).map_or_else(|| Cow::Owned(t.into_owned()), Cow::Borrowed)
-        }),
+        timestamp_type: w.timestamp_type.map(timestamp_type),
         key,
         value,
         headers,
@@ -428,7 +417,7 @@ fn into_record(
 }
 
 /// An optional base64 field decoded onto `buf`.
-fn decode_b64_field(
+fn decode_b64_onto(
     field: &str,
     text: Option<&str>,
     buf: &mut Vec<u8>,

@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::{known_timestamp_type, Header, KafkaRecord, RecordData, SchemaMetadata};
+use super::{Header, KafkaRecord, RecordData, SchemaMetadata};
 
 impl KafkaRecord {
     /// Starts a record of `topic`, `partition` and `offset`; everything else
@@ -78,10 +78,7 @@ impl KafkaRecordBuilder {
 
     /// Sets the timestamp type.
     pub fn timestamp_type(mut self, t: Option<impl Into<String> + AsRef<str>>) -> Self {
-        self.timestamp_type = t.map(|t| match known_timestamp_type(t.as_ref()) {
-            Some(known) => Cow::Borrowed(known),
-            None => Cow::Owned(t.into()),
-        });
+        self.timestamp_type = t.map(super::timestamp_type);
         self
     }
 

@@ -290,12 +290,26 @@ fn parse_replay_count(value: Option<&[u8]>) -> u32 {
         .unwrap_or(0)
 }
 
-/// Kafka's two timestamp types, as static strings.
-pub(crate) fn known_timestamp_type(t: &str) -> Option<&'static str> {
-    match t {
-        "CREATE_TIME" => Some("CREATE_TIME"),
-        "LOG_APPEND_TIME" => Some("LOG_APPEND_TIME"),
-        _ => None,
+/// A timestamp type as records keep it: Kafka's two names as static
+/// strings (not allocated), anything else owned.
+pub(crate) fn timestamp_type(t: impl Into<String> + AsRef<str>) -> Cow<'static, str> {
+    match t.as_ref() {
+        "CREATE_TIME" => Cow::Borrowed("CREATE_TIME"),
+        "LOG_APPEND_TIME" => Cow::Borrowed("LOG_APPEND_TIME"),
+        _ => Cow::Owned(t.into()),
+    }
+}
+
+/// `name` as an `Arc<str>`, shared with the previous record's when it is the
+/// same (the records of a partition share one topic name).
+pub(crate) fn shared_topic(last: &mut Option<Arc<str>>, name: &str) -> Arc<str> {
+    match last {
+        Some(t) if **t == *name => t.clone(),
+        _ => {
+            let t: Arc<str> = Arc::from(name);
+            *last = Some(t.clone());
+            t
+        }
     }
 }
 
