@@ -1,0 +1,133 @@
+//! Logs for Lambda, set up the way Lambda's advanced logging controls
+//! expect, with a filter that needs no regex engine (it keeps the binary
+//! small: the runtime's default subscriber brings one).
+
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
+
+/// Logs for Lambda: level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON
+/// when the function's log format is JSON, to stderr (stdout carries the
+/// EMF metrics). Record payloads are never logged. Does nothing when the
+/// program installed a subscriber of its own.
+///
+/// `RUST_LOG` takes `target=level` directives separated by commas
+/// (`info,msk_dlq=debug`); span and field filters are not supported. A
+/// level set in the function's logging configuration
+/// (`AWS_LAMBDA_LOG_LEVEL`) is the default for every other target.
+pub fn init_tracing() {
+    if tracing::dispatcher::has_been_set() {
+        return;
+    }
+    let lambda_level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let (filter, rejected) = log_filter(lambda_level.as_deref(), rust_log.as_deref());
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::stderr);
+    let installed = if json {
+        tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter))
+            .try_init()
+    } else {
+        tracing_subscriber::registry()
+            .with(layer.with_filter(filter))
+            .try_init()
+    };
+    if installed.is_ok() {
+        if let Some(rejected) = rejected {
+            tracing::warn!("{rejected}; logging at the default level");
+        }
+    }
+}
+
+/// The filter for a function's `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, and
+/// why a setting was ignored, if one was.
+fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (Targets, Option<String>) {
+    let mut rejected = None;
+    let mut targets = match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Targets::new(),
+        Some(directives) => directives.parse::<Targets>().unwrap_or_else(|e| {
+            rejected = Some(format!(
+                "RUST_LOG={directives:?} is not a list of target=level directives ({e})"
+            ));
+            Targets::new()
+        }),
+    };
+    match lambda_level.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(level) => match lambda_level_filter(level) {
+            Some(level) => targets = targets.with_default(level),
+            None => {
+                rejected = Some(format!(
+                    "AWS_LAMBDA_LOG_LEVEL={level:?} is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL"
+                ));
+                if targets.default_level().is_none() {
+                    targets = targets.with_default(LevelFilter::INFO);
+                }
+            }
+        },
+        None if targets.default_level().is_none() => {
+            targets = targets.with_default(LevelFilter::INFO)
+        }
+        None => {}
+    }
+    (targets, rejected)
+}
+
+/// Lambda's log levels; FATAL is ERROR here, `tracing` has nothing above it.
+fn lambda_level_filter(level: &str) -> Option<LevelFilter> {
+    if level.eq_ignore_ascii_case("fatal") {
+        return Some(LevelFilter::ERROR);
+    }
+    level.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    fn enabled(filter: &Targets, target: &str, level: Level) -> bool {
+        filter.would_enable(target, &level)
+    }
+
+    #[test]
+    fn info_when_nothing_is_set() {
+        let (filter, rejected) = log_filter(None, None);
+        assert!(rejected.is_none());
+        assert!(enabled(&filter, "msk_dlq", Level::INFO));
+        assert!(!enabled(&filter, "msk_dlq", Level::DEBUG));
+    }
+
+    #[test]
+    fn rust_log_directives_apply_per_target() {
+        let (filter, rejected) = log_filter(None, Some("warn,msk_dlq=debug"));
+        assert!(rejected.is_none());
+        assert!(enabled(&filter, "msk_dlq::sink", Level::DEBUG));
+        assert!(!enabled(&filter, "hyper", Level::INFO));
+        assert!(enabled(&filter, "hyper", Level::WARN));
+    }
+
+    #[test]
+    fn the_lambda_level_is_the_default_and_rust_log_targets_stay() {
+        let (filter, rejected) = log_filter(Some("ERROR"), Some("info,msk_dlq=trace"));
+        assert!(rejected.is_none());
+        assert!(!enabled(&filter, "hyper", Level::WARN));
+        assert!(enabled(&filter, "msk_dlq", Level::TRACE));
+        let (filter, _) = log_filter(Some("fatal"), None);
+        assert!(enabled(&filter, "x", Level::ERROR));
+        assert!(!enabled(&filter, "x", Level::WARN));
+    }
+
+    #[test]
+    fn bad_settings_are_named_and_ignored() {
+        let (filter, rejected) = log_filter(Some("LOUD"), None);
+        assert!(rejected.is_some_and(|r| r.contains("AWS_LAMBDA_LOG_LEVEL=\"LOUD\"")));
+        assert!(enabled(&filter, "x", Level::INFO));
+        let (filter, rejected) = log_filter(None, Some("msk_dlq=chatty"));
+        assert!(rejected.is_some_and(|r| r.contains("RUST_LOG=\"msk_dlq=chatty\"")));
+        assert!(enabled(&filter, "x", Level::INFO));
+        assert!(!enabled(&filter, "x", Level::DEBUG));
+    }
+}
