@@ -7,8 +7,9 @@ use tracing_subscriber::prelude::*;
 
 /// Logs for Lambda: level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, JSON
 /// when the function's log format is JSON, to stderr (stdout carries the
-/// EMF metrics). Record payloads are never logged. Does nothing when the
-/// program installed a subscriber of its own.
+/// EMF metrics), with the `log` crate's records (librdkafka's) among them.
+/// Record payloads are never logged. Does nothing when the program
+/// installed a subscriber of its own.
 ///
 /// `RUST_LOG` takes `target=level` directives separated by commas
 /// (`info,msk_dlq=debug`); span and field filters are not supported. A
@@ -36,20 +37,20 @@ pub fn init_tracing() {
             .try_init()
     };
     if installed.is_ok() {
-        if let Some(rejected) = rejected {
-            tracing::warn!("{rejected}; logging at the default level");
+        for setting in rejected {
+            tracing::warn!("{setting}; ignored");
         }
     }
 }
 
 /// The filter for a function's `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, and
-/// why a setting was ignored, if one was.
-fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (Targets, Option<String>) {
-    let mut rejected = None;
+/// why each setting that was ignored was.
+fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (Targets, Vec<String>) {
+    let mut rejected = Vec::new();
     let mut targets = match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
         None => Targets::new(),
         Some(directives) => directives.parse::<Targets>().unwrap_or_else(|e| {
-            rejected = Some(format!(
+            rejected.push(format!(
                 "RUST_LOG={directives:?} is not a list of target=level directives ({e})"
             ));
             Targets::new()
@@ -59,7 +60,7 @@ fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (Targets, O
         Some(level) => match lambda_level_filter(level) {
             Some(level) => targets = targets.with_default(level),
             None => {
-                rejected = Some(format!(
+                rejected.push(format!(
                     "AWS_LAMBDA_LOG_LEVEL={level:?} is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL"
                 ));
                 if targets.default_level().is_none() {
@@ -95,7 +96,7 @@ mod tests {
     #[test]
     fn info_when_nothing_is_set() {
         let (filter, rejected) = log_filter(None, None);
-        assert!(rejected.is_none());
+        assert!(rejected.is_empty());
         assert!(enabled(&filter, "msk_dlq", Level::INFO));
         assert!(!enabled(&filter, "msk_dlq", Level::DEBUG));
     }
@@ -103,7 +104,7 @@ mod tests {
     #[test]
     fn rust_log_directives_apply_per_target() {
         let (filter, rejected) = log_filter(None, Some("warn,msk_dlq=debug"));
-        assert!(rejected.is_none());
+        assert!(rejected.is_empty());
         assert!(enabled(&filter, "msk_dlq::sink", Level::DEBUG));
         assert!(!enabled(&filter, "hyper", Level::INFO));
         assert!(enabled(&filter, "hyper", Level::WARN));
@@ -112,7 +113,7 @@ mod tests {
     #[test]
     fn the_lambda_level_is_the_default_and_rust_log_targets_stay() {
         let (filter, rejected) = log_filter(Some("ERROR"), Some("info,msk_dlq=trace"));
-        assert!(rejected.is_none());
+        assert!(rejected.is_empty());
         assert!(!enabled(&filter, "hyper", Level::WARN));
         assert!(enabled(&filter, "msk_dlq", Level::TRACE));
         let (filter, _) = log_filter(Some("fatal"), None);
@@ -123,11 +124,26 @@ mod tests {
     #[test]
     fn bad_settings_are_named_and_ignored() {
         let (filter, rejected) = log_filter(Some("LOUD"), None);
-        assert!(rejected.is_some_and(|r| r.contains("AWS_LAMBDA_LOG_LEVEL=\"LOUD\"")));
+        assert_eq!(rejected.len(), 1);
+        assert!(rejected[0].contains("AWS_LAMBDA_LOG_LEVEL=\"LOUD\""));
         assert!(enabled(&filter, "x", Level::INFO));
         let (filter, rejected) = log_filter(None, Some("msk_dlq=chatty"));
-        assert!(rejected.is_some_and(|r| r.contains("RUST_LOG=\"msk_dlq=chatty\"")));
+        assert_eq!(rejected.len(), 1);
+        assert!(rejected[0].contains("RUST_LOG=\"msk_dlq=chatty\""));
         assert!(enabled(&filter, "x", Level::INFO));
         assert!(!enabled(&filter, "x", Level::DEBUG));
+        let (_, rejected) = log_filter(Some("LOUD"), Some("msk_dlq=chatty"));
+        assert_eq!(rejected.len(), 2, "both settings are named: {rejected:?}");
+    }
+
+    #[test]
+    fn records_of_the_log_crate_reach_the_logs() {
+        // librdkafka's messages come through `log`: without the bridge they
+        // would be dropped. (nextest runs each test in its own process.)
+        if tracing::dispatcher::has_been_set() {
+            return;
+        }
+        init_tracing();
+        assert!(log::log_enabled!(target: "librdkafka", log::Level::Warn));
     }
 }
