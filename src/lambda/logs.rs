@@ -56,18 +56,21 @@ fn log_filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> (Targets, V
             Targets::new()
         }),
     };
-    match lambda_level.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(level) => match lambda_level_filter(level) {
-            Some(level) => targets = targets.with_default(level),
-            None => {
+    let lambda = lambda_level
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .and_then(|level| {
+            let filter = lambda_level_filter(level);
+            if filter.is_none() {
                 rejected.push(format!(
                     "AWS_LAMBDA_LOG_LEVEL={level:?} is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL"
                 ));
-                if targets.default_level().is_none() {
-                    targets = targets.with_default(LevelFilter::INFO);
-                }
             }
-        },
+            filter
+        });
+    // The function's log level wins; INFO when nothing sets a default.
+    match lambda {
+        Some(level) => targets = targets.with_default(level),
         None if targets.default_level().is_none() => {
             targets = targets.with_default(LevelFilter::INFO)
         }
