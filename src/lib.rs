@@ -85,7 +85,7 @@ pub use consumer::{
     handler_fn, BatchResponse, Consumer, ConsumerSettings, ErrorClass, HandlerError, Outcome,
     PartitionOrder, RecordContext, RecordHandler,
 };
-pub use event::decode_event;
+pub use event::{decode_event, decode_event_body};
 #[cfg(feature = "replay")]
 pub use lambda::run_reprocessor;
 pub use lambda::{run, ConsumerBuilder};

@@ -309,3 +309,44 @@ fn the_runtime_payload_type_decodes_as_decode_event() {
         serde_json::from_str(r#"{"eventSource":"aws:sqs","Records":[]}"#).unwrap();
     assert!(matches!(not_kafka.0, Err(EventError::WrongSource { .. })));
 }
+
+/// Every sample event decodes the same from an invocation body, where keys
+/// and values stay base64 until read, as from text; reading a value decodes
+/// it, and a record's debug form gives sizes without reading any.
+#[test]
+fn sample_events_decode_the_same_from_a_body() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let mut decoded = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let body = bytes::Bytes::from(text.clone());
+        match (decode_event(&text), msk_dlq::decode_event_body(&body)) {
+            (Ok(eager), Ok(lazy)) => {
+                for (a, b) in eager.entries().zip(lazy.entries()) {
+                    if let (Entry::Record(a), Entry::Record(b)) = (&a.entry, &b.entry) {
+                        assert_eq!(format!("{a:?}"), format!("{b:?}"), "{path:?}");
+                        assert_eq!(a.value(), b.value(), "{path:?}");
+                        assert_eq!(a.key(), b.key(), "{path:?}");
+                    }
+                }
+                assert_eq!(eager, lazy, "{path:?}");
+                decoded += 1;
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "{path:?}"),
+            (a, b) => panic!("{path:?}: {a:?} / {b:?}"),
+        }
+    }
+    assert!(decoded >= 10, "only {decoded} sample events decoded");
+}
+
+#[test]
+fn a_body_that_is_not_utf8_is_refused_naming_where() {
+    let body = bytes::Bytes::from_static(b"{\"eventSource\":\"aws:kafka\xff\"}");
+    let e = msk_dlq::decode_event_body(&body).unwrap_err();
+    assert!(e.to_string().contains("not UTF-8"), "{e}");
+    assert!(e.to_string().contains("index 25"), "{e}");
+}

@@ -1,7 +1,9 @@
 //! The common case in one pass: an event whose records all have Lambda's
-//! shape. Strings are borrowed from the input, keys and values are
-//! base64-decoded and headers written into one buffer the batch's records
-//! share. Anything else (a record that is not well formed, a field of the
+//! shape. Strings are borrowed from the input; headers, and keys and values
+//! that cannot stay where they are, are written into one buffer the batch's
+//! records share. Given the invocation body, canonical base64 keys and
+//! values are only checked: records decode them from the body on first
+//! use. Anything else (a record that is not well formed, a field of the
 //! wrong type, an event that is not a Kafka event) gives `None`, and the
 //! exact decoder, which keeps a bad record's JSON as received, decodes the
 //! event instead. Both give the same batch for well-formed events (tested
@@ -20,30 +22,70 @@ use super::shape::Text;
 use super::{wire, Batch, BatchEntry, Entry, PartitionBatch};
 use crate::codec::decode_b64_append;
 use crate::record::{
-    shared_topic, timestamp_type as timestamp_type_of, KafkaRecord, RecordId, RecordParts,
-    SchemaMetadata,
+    shared_topic, timestamp_type as timestamp_type_of, KafkaRecord, Payload, RecordId, RecordParts,
+    SchemaMetadata, StoreBuilder,
 };
 
 /// The batch, when every record of `json` decodes in the common case.
-pub(super) fn decode(json: &str) -> Option<Batch> {
+/// `body`, when given, holds `json`: base64 texts borrowed from it are left
+/// there.
+pub(super) fn decode(json: &str, body: Option<&Bytes>) -> Option<Batch> {
     // Decoded keys and values are 3/4 of their text and headers about as
     // long as theirs: a buffer the size of the event hardly ever grows, and
     // the pages the records leave empty are never touched.
     let mut state = State {
-        buf: Vec::with_capacity(json.len()),
+        out: Out {
+            // Left in the body, keys and values need no room here.
+            buf: Vec::with_capacity(if body.is_some() { 0 } else { json.len() }),
+            body: body.map(|b| BodyRange {
+                start: b.as_ptr() as usize,
+                len: b.len(),
+            }),
+        },
+        records: StoreBuilder::default(),
         partitions: Vec::new(),
     };
     let mut de = serde_json::Deserializer::from_str(json);
     let header = EventSeed(&mut state).deserialize(&mut de).ok()?;
     de.end().ok()?;
-    finish(header, state)
+    finish(header, state, body)
 }
 
 struct State {
+    out: Out,
+    // Records are stored as they are read; `finish` gives the store its
+    // frozen buffers and the partitions their records.
+    records: StoreBuilder,
+    partitions: Vec<Partition>,
+}
+
+/// A partition key and the store indexes of its records, in order.
+struct Partition {
+    key: Arc<str>,
+    records: Vec<usize>,
+}
+
+/// Where decoded bytes go, and the body base64 texts may stay in.
+struct Out {
     buf: Vec<u8>,
-    // Records are built as they are read, without their buffer (it is
-    // still growing); `finish` gives them the frozen buffer.
-    partitions: Vec<PartitionBatch>,
+    body: Option<BodyRange>,
+}
+
+/// The body's place in memory: a text borrowed from it is found by its
+/// address (no pointer is dereferenced).
+#[derive(Clone, Copy)]
+struct BodyRange {
+    start: usize,
+    len: usize,
+}
+
+impl BodyRange {
+    /// Where `text` lies in the body, if it does.
+    fn of(self, text: &str) -> Option<Range<usize>> {
+        let start = (text.as_ptr() as usize).checked_sub(self.start)?;
+        let end = start.checked_add(text.len())?;
+        (end <= self.len).then_some(start..end)
+    }
 }
 
 /// What the event says besides its records.
@@ -55,7 +97,7 @@ struct Header {
     records: bool,
 }
 
-fn finish(header: Header, state: State) -> Option<Batch> {
+fn finish(header: Header, state: State, body: Option<&Bytes>) -> Option<Batch> {
     if !header.records {
         return None;
     }
@@ -65,20 +107,31 @@ fn finish(header: Header, state: State) -> Option<Batch> {
         header.bootstrap_servers,
     )
     .ok()?;
-    let buf = Bytes::from(state.buf);
-    let mut partitions = state.partitions;
-    for partition in &mut partitions {
-        for entry in &mut partition.entries {
-            if let Entry::Record(record) = &mut entry.entry {
-                if !record.set_buf(buf.clone()) {
-                    return None;
-                }
-            }
+    let store = state.records.finish(
+        Bytes::from(state.out.buf),
+        body.cloned().unwrap_or_default(),
+    );
+    let mut partitions = Vec::with_capacity(state.partitions.len());
+    for p in state.partitions {
+        let mut entries = Vec::with_capacity(p.records.len());
+        for index in p.records {
+            let record = KafkaRecord::in_store(&store, index)?;
+            entries.push(BatchEntry {
+                id: RecordId {
+                    partition_key: p.key.clone(),
+                    offset: Some(record.offset()),
+                },
+                entry: Entry::Record(record),
+            });
         }
+        partitions.push(Arc::new(PartitionBatch {
+            key: p.key,
+            entries,
+        }));
     }
     Some(Batch {
         source: Arc::new(source),
-        partitions: partitions.into_iter().map(Arc::new).collect(),
+        partitions,
     })
 }
 
@@ -146,18 +199,17 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
             let index = match state.partitions.iter().position(|p| *p.key == *key) {
                 Some(i) => i,
                 None => {
-                    state.partitions.push(PartitionBatch {
+                    state.partitions.push(Partition {
                         key: Arc::from(key.as_ref()),
-                        entries: Vec::new(),
+                        records: Vec::new(),
                     });
                     state.partitions.len() - 1
                 }
             };
-            let partition = &mut state.partitions[index];
             m.next_value_seed(PartitionSeed {
-                buf: &mut state.buf,
-                key: &partition.key,
-                entries: &mut partition.entries,
+                out: &mut state.out,
+                store: &mut state.records,
+                records: &mut state.partitions[index].records,
             })?;
         }
         Ok(())
@@ -166,9 +218,9 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
 
 /// One partition's list of records.
 struct PartitionSeed<'s> {
-    buf: &'s mut Vec<u8>,
-    key: &'s Arc<str>,
-    entries: &'s mut Vec<BatchEntry>,
+    out: &'s mut Out,
+    store: &'s mut StoreBuilder,
+    records: &'s mut Vec<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for PartitionSeed<'_> {
@@ -188,17 +240,15 @@ impl<'de> Visitor<'de> for PartitionSeed<'_> {
     fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<(), S::Error> {
         // The records of a partition share one topic name.
         let mut topic: Option<Arc<str>> = None;
-        while let Some(parts) = s.next_element_seed(RecordSeed {
-            buf: &mut *self.buf,
+        // Each record goes straight into the store: a record is a few
+        // hundred bytes, and handing it back through the parser would copy
+        // it once more.
+        while let Some(index) = s.next_element_seed(RecordSeed {
+            out: &mut *self.out,
+            store: &mut *self.store,
             topic: &mut topic,
         })? {
-            self.entries.push(BatchEntry {
-                id: RecordId {
-                    partition_key: self.key.clone(),
-                    offset: Some(parts.offset),
-                },
-                entry: Entry::Record(KafkaRecord::from_parts(parts, Bytes::new())),
-            });
+            self.records.push(index);
         }
         Ok(())
     }
@@ -206,13 +256,14 @@ impl<'de> Visitor<'de> for PartitionSeed<'_> {
 
 /// One record, in Lambda's shape or not at all.
 struct RecordSeed<'s> {
-    buf: &'s mut Vec<u8>,
+    out: &'s mut Out,
+    store: &'s mut StoreBuilder,
     topic: &'s mut Option<Arc<str>>,
 }
 
 impl<'de> DeserializeSeed<'de> for RecordSeed<'_> {
-    type Value = RecordParts;
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<RecordParts, D::Error> {
+    type Value = usize;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
         d.deserialize_map(self)
     }
 }
@@ -230,21 +281,21 @@ fn once<T, E: serde::de::Error>(slot: &mut Option<T>, value: T) -> Result<(), E>
 }
 
 impl<'de> Visitor<'de> for RecordSeed<'_> {
-    type Value = RecordParts;
+    type Value = usize;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a Kafka record object")
     }
 
-    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<RecordParts, M::Error> {
-        let buf = self.buf;
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<usize, M::Error> {
+        let out = self.out;
         let mut topic: Option<Cow<'de, str>> = None;
         let mut partition: Option<i32> = None;
         let mut offset: Option<i64> = None;
         let mut timestamp: Option<Option<i64>> = None;
         let mut timestamp_type: Option<Option<Text<'de>>> = None;
-        let mut key: Option<Option<Range<usize>>> = None;
-        let mut value: Option<Option<Range<usize>>> = None;
+        let mut key: Option<Option<Payload>> = None;
+        let mut value: Option<Option<Payload>> = None;
         let mut headers: Option<Range<usize>> = None;
         let mut key_schema: Option<Option<SchemaMetadata>> = None;
         let mut value_schema: Option<Option<SchemaMetadata>> = None;
@@ -255,11 +306,11 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 "offset" => once(&mut offset, m.next_value()?)?,
                 "timestamp" => once(&mut timestamp, m.next_value()?)?,
                 "timestampType" => once(&mut timestamp_type, m.next_value()?)?,
-                "key" => once(&mut key, base64_field(&mut m, buf)?)?,
-                "value" => once(&mut value, base64_field(&mut m, buf)?)?,
+                "key" => once(&mut key, base64_field(&mut m, out)?)?,
+                "value" => once(&mut value, base64_field(&mut m, out)?)?,
                 "headers" => once(
                     &mut headers,
-                    m.next_value_seed(OptionalHeaders { out: &mut *buf })?,
+                    m.next_value_seed(OptionalHeaders { out: &mut out.buf })?,
                 )?,
                 "keySchemaMetadata" => once(&mut key_schema, m.next_value()?)?,
                 "valueSchemaMetadata" => once(&mut value_schema, m.next_value()?)?,
@@ -274,7 +325,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
         if partition < 0 || offset < 0 {
             return Err(M::Error::custom(""));
         }
-        Ok(RecordParts {
+        Ok(self.store.push(RecordParts {
             topic: shared_topic(self.topic, &topic),
             partition,
             offset,
@@ -285,21 +336,30 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             headers: headers.unwrap_or(0..0),
             key_schema: key_schema.flatten().map(Box::new),
             value_schema: value_schema.flatten().map(Box::new),
-        })
+        }))
     }
 }
 
-/// A base64 key or value (or null), decoded into `buf`.
+/// A base64 key or value (or null): left in the body when it is canonical
+/// base64 borrowed from it, otherwise decoded into the buffer.
 fn base64_field<'de, M: MapAccess<'de>>(
     m: &mut M,
-    buf: &mut Vec<u8>,
-) -> Result<Option<Range<usize>>, M::Error> {
-    match m.next_value::<Option<Text<'de>>>()? {
-        None => Ok(None),
-        Some(Text(text)) => decode_b64_append("", &text, buf)
-            .map(Some)
-            .map_err(|_| M::Error::custom("")),
+    out: &mut Out,
+) -> Result<Option<Payload>, M::Error> {
+    let Some(Text(text)) = m.next_value::<Option<Text<'de>>>()? else {
+        return Ok(None);
+    };
+    // A text with escapes (`\/`) is a copy, not the body's.
+    if let (Cow::Borrowed(t), Some(body)) = (&text, out.body) {
+        if let Some(at) = body.of(t) {
+            if base64_simd::STANDARD.check(t.as_bytes()).is_ok() {
+                return Ok(Some(Payload::base64(at)));
+            }
+        }
     }
+    decode_b64_append("", &text, &mut out.buf)
+        .map(|r| Some(Payload::Decoded(r)))
+        .map_err(|_| M::Error::custom(""))
 }
 
 /// `headers`, or null for none.
@@ -544,12 +604,17 @@ mod tests {
                 .filter(|e| matches!(e.entry, super::super::Entry::Malformed(_)))
                 .count();
             prop_assert_eq!(malformed, faults, "{}", json);
-            match super::decode(&json) {
-                Some(fast) => {
-                    prop_assert_eq!(faults, 0, "{}", json);
-                    prop_assert_eq!(fast, exact);
+            // Decoded eagerly, and with keys and values left in the body.
+            let body = bytes::Bytes::from(json.clone());
+            let in_body = std::str::from_utf8(&body).expect("UTF-8");
+            for decoded in [super::decode(&json, None), super::decode(in_body, Some(&body))] {
+                match decoded {
+                    Some(fast) => {
+                        prop_assert_eq!(faults, 0, "{}", json);
+                        prop_assert_eq!(&fast, &exact);
+                    }
+                    None => prop_assert!(faults > 0, "a well-formed event left the fast path: {}", json),
                 }
-                None => prop_assert!(faults > 0, "a well-formed event left the fast path: {}", json),
             }
         }
     }

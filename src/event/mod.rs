@@ -173,3 +173,10 @@ impl Batch {
 pub fn decode_event(json: &str) -> Result<Batch, EventError> {
     wire::decode(json)
 }
+
+/// [`decode_event`] of an invocation body as the runtime received it: the
+/// batch's records keep `body` and decode a key or value from its base64
+/// only when a handler first reads it. The body must be UTF-8.
+pub fn decode_event_body(body: &bytes::Bytes) -> Result<Batch, EventError> {
+    wire::decode_body(body)
+}

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,7 +16,7 @@ use super::{
 };
 use crate::codec::{decode_b64_append, Base64Error};
 use crate::record::{
-    shared_topic, timestamp_type, KafkaRecord, RecordId, RecordParts, SchemaMetadata,
+    shared_topic, timestamp_type, KafkaRecord, Payload, RecordId, RecordParts, SchemaMetadata,
 };
 
 /// An event decoded from the invocation body: the batch, or why the event
@@ -327,7 +326,27 @@ struct Probe {
 /// else exactly.
 pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
     let json = crate::codec::strip_bom(json);
-    match super::fast::decode(json) {
+    match super::fast::decode(json, None) {
+        Some(batch) => Ok(batch),
+        None => decode_exact(json),
+    }
+}
+
+/// [`decode`] of the invocation body as received: keys and values stay
+/// base64 in `body` until a handler reads them.
+pub(super) fn decode_body(body: &Bytes) -> Result<Batch, EventError> {
+    let json = match simdutf8::basic::from_utf8(body) {
+        Ok(text) => crate::codec::strip_bom(text),
+        // The SIMD check does not say where: the standard one does.
+        Err(_) => {
+            let why = match std::str::from_utf8(body) {
+                Err(e) => format!("the event is not UTF-8: {e}"),
+                Ok(_) => "the event is not UTF-8".to_owned(),
+            };
+            return Err(EventError::NotJson(serde::de::Error::custom(why)));
+        }
+    };
+    match super::fast::decode(json, Some(body)) {
         Some(batch) => Ok(batch),
         None => decode_exact(json),
     }
@@ -413,7 +432,11 @@ fn into_record(
         key_schema: w.key_schema_metadata.map(Box::new),
         value_schema: w.value_schema_metadata.map(Box::new),
     };
-    Ok(KafkaRecord::from_parts(parts, Bytes::from(buf)))
+    Ok(KafkaRecord::from_parts(
+        parts,
+        Bytes::from(buf),
+        Bytes::new(),
+    ))
 }
 
 /// An optional base64 field decoded onto `buf`.
@@ -421,6 +444,7 @@ fn decode_b64_onto(
     field: &str,
     text: Option<&str>,
     buf: &mut Vec<u8>,
-) -> Result<Option<Range<usize>>, Base64Error> {
-    text.map(|t| decode_b64_append(field, t, buf)).transpose()
+) -> Result<Option<Payload>, Base64Error> {
+    text.map(|t| decode_b64_append(field, t, buf).map(Payload::Decoded))
+        .transpose()
 }

@@ -17,7 +17,7 @@ use crate::consumer::{
     RecordHandler,
 };
 use crate::env::{ConfigErrors, ProcessEnv, Reader, Vars};
-use crate::event::{decode_event, Batch, DecodedEvent, EventError};
+use crate::event::{decode_event, decode_event_body, Batch, DecodedEvent, EventError};
 use crate::letter::DlqKind;
 use crate::sink::{build_sink, DeadLetterSink, SinkBuildError, SinkConfig, SinkContext};
 
@@ -266,17 +266,11 @@ impl<H: RecordHandler> Consumer<H> {
         body: Option<bytes::Bytes>,
         context: lambda_runtime::Context,
     ) -> Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>> {
-        let not_json = |why: String| EventError::NotJson(serde::de::Error::custom(why));
-        let batch = match body.as_deref().map(|b| (b, simdutf8::basic::from_utf8(b))) {
-            Some((_, Ok(text))) => decode_event(text),
-            // The SIMD check does not say where: the standard one does.
-            Some((bytes, Err(_))) => Err(not_json(match std::str::from_utf8(bytes) {
-                Err(e) => format!("the event is not UTF-8: {e}"),
-                Ok(_) => "the event is not UTF-8".to_owned(),
-            })),
-            None => Err(not_json(
-                "the invocation's body did not reach the consumer".to_owned(),
-            )),
+        let batch = match &body {
+            Some(body) => decode_event_body(body),
+            None => Err(EventError::NotJson(serde::de::Error::custom(
+                "the invocation's body did not reach the consumer",
+            ))),
         };
         self.call_decoded(batch, &context)
     }

@@ -17,9 +17,13 @@ const MMAP_THRESHOLD: libc::c_int = 32 << 20;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: libc::c_int = 64 << 20;
 
-/// Applies the settings, unless `GLIBC_TUNABLES` sets the allocator (the
-/// operator's choice wins). Elsewhere than Linux with glibc, nothing.
-pub(crate) fn keep_freed_memory() {
+/// Sets glibc's allocator to keep freed memory mapped for the next
+/// invocation, unless `GLIBC_TUNABLES` sets the allocator (the operator's
+/// choice wins). Elsewhere than Linux with glibc, nothing. [`serve`] calls
+/// it at start-up; call it once with a runtime loop of your own.
+///
+/// [`serve`]: super::serve
+pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         if std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.")) {

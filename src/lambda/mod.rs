@@ -13,6 +13,7 @@ mod reprocessor;
 pub use crate::event::DecodedEvent;
 pub use consumer::{run, serve, BuildError, ConsumerBuilder, InvocationError};
 pub use logs::init_tracing;
+pub use memory::keep_freed_memory;
 #[cfg(feature = "replay")]
 pub use reprocessor::{
     handle_invocation, handle_kafka, handle_sqs, run_reprocessor, ReplayJob, ReprocessError,

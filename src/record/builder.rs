@@ -5,7 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
-use super::{Header, KafkaRecord, RecordData, SchemaMetadata};
+use super::{Header, KafkaRecord, Payload, RecordData, RecordParts, SchemaMetadata};
 
 impl KafkaRecord {
     /// Starts a record of `topic`, `partition` and `offset`; everything else
@@ -33,11 +33,11 @@ impl KafkaRecord {
     /// A builder starting from a copy of this record.
     pub fn to_builder(&self) -> KafkaRecordBuilder {
         KafkaRecordBuilder {
-            topic: self.data.topic.clone(),
-            partition: self.data.partition,
-            offset: self.data.offset,
-            timestamp: self.data.timestamp,
-            timestamp_type: self.data.timestamp_type.clone(),
+            topic: self.data().topic.clone(),
+            partition: self.data().partition,
+            offset: self.data().offset,
+            timestamp: self.data().timestamp,
+            timestamp_type: self.data().timestamp_type.clone(),
             key: self.key().map(<[u8]>::to_vec),
             value: self.value().map(<[u8]>::to_vec),
             headers: self.headers().to_vec(),
@@ -127,27 +127,25 @@ impl KafkaRecordBuilder {
             bytes.map(|b| {
                 let start = buf.len();
                 buf.extend_from_slice(&b);
-                start..buf.len()
+                Payload::Decoded(start..buf.len())
             })
         };
         let key = place(self.key);
         let value = place(self.value);
-        KafkaRecord {
-            data: Arc::new(RecordData {
-                topic: self.topic,
-                partition: self.partition,
-                offset: self.offset,
-                timestamp: self.timestamp,
-                timestamp_type: self.timestamp_type,
-                buf: Bytes::from(buf),
-                key,
-                value,
-                headers: 0..0,
-                // Given as `Header`s: kept as they are, `header()` reads them.
-                header_list: OnceLock::from(self.headers),
-                key_schema: self.key_schema.map(Box::new),
-                value_schema: self.value_schema.map(Box::new),
-            }),
-        }
+        let mut data = RecordData::from(RecordParts {
+            topic: self.topic,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type,
+            key,
+            value,
+            headers: 0..0,
+            key_schema: self.key_schema.map(Box::new),
+            value_schema: self.value_schema.map(Box::new),
+        });
+        // Given as `Header`s: kept as they are, `header()` reads them.
+        data.header_list = OnceLock::from(self.headers);
+        KafkaRecord::alone(data, Bytes::from(buf), Bytes::new())
     }
 }

@@ -62,6 +62,29 @@ impl SchemaMetadata {
     }
 }
 
+/// Where a key's or value's bytes are.
+pub(crate) enum Payload {
+    /// Decoded: this range of the store's buffer.
+    Decoded(Range<usize>),
+    /// Canonical base64 text at this range of the invocation body, checked
+    /// when the event was decoded and decoded on first use: a handler that
+    /// never reads a value never pays for decoding it.
+    Base64 {
+        text: Range<usize>,
+        bytes: OnceLock<Box<[u8]>>,
+    },
+}
+
+impl Payload {
+    /// Base64 text at `text` of the body, not decoded yet.
+    pub(crate) fn base64(text: Range<usize>) -> Self {
+        Payload::Base64 {
+            text,
+            bytes: OnceLock::new(),
+        }
+    }
+}
+
 struct RecordData {
     // Shared by the records of a partition: one allocation, not one each.
     topic: Arc<str>,
@@ -70,12 +93,10 @@ struct RecordData {
     timestamp: Option<i64>,
     // Almost always one of Kafka's two names: those are not allocated.
     timestamp_type: Option<Cow<'static, str>>,
-    // Key, value and headers (in the compact form of `compact`) in one
-    // buffer; a decoded batch's records share the batch's, so decoding
-    // allocates per batch, not per field.
-    buf: Bytes,
-    key: Option<Range<usize>>,
-    value: Option<Range<usize>>,
+    // Key, value and headers (in the compact form of `compact`) are ranges
+    // of the store's buffers.
+    key: Option<Payload>,
+    value: Option<Payload>,
     headers: Range<usize>,
     // `headers()` as `Header`s, built on first use: most handlers never
     // read headers, and `header()` reads the compact form.
@@ -85,20 +106,92 @@ struct RecordData {
     value_schema: Option<Box<SchemaMetadata>>,
 }
 
+/// Records decoded together and the buffers their bytes are in: a decoded
+/// batch's records share one store, so decoding allocates per batch, not
+/// per record or field.
+pub(crate) struct Store {
+    // Decoded keys and values, and headers in the compact form of `compact`.
+    buf: Bytes,
+    // The invocation body, for keys and values still in base64.
+    body: Bytes,
+    records: Records,
+}
+
+/// Records in chunks of [`CHUNK`]: a batch of unknown size grows without
+/// moving the records already read (thousands of them, each a few hundred
+/// bytes, would otherwise be copied again at every doubling).
+#[derive(Default)]
+pub(crate) struct Records {
+    chunks: Vec<Vec<RecordData>>,
+    len: usize,
+}
+
+const CHUNK: usize = 1024;
+
+impl Records {
+    /// A single record, without a chunk's room for more.
+    fn one(data: RecordData) -> Self {
+        Self {
+            chunks: vec![vec![data]],
+            len: 1,
+        }
+    }
+
+    fn get(&self, index: usize) -> Option<&RecordData> {
+        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
+    }
+}
+
+/// The records of a store being filled, before its buffers are final.
+#[derive(Default)]
+pub(crate) struct StoreBuilder {
+    records: Records,
+}
+
+impl StoreBuilder {
+    /// Adds a record; returns its index in the store.
+    #[inline]
+    pub(crate) fn push(&mut self, parts: RecordParts) -> usize {
+        let records = &mut self.records;
+        match records.chunks.last_mut() {
+            Some(chunk) if chunk.len() < CHUNK => chunk.push(RecordData::from(parts)),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(RecordData::from(parts));
+                records.chunks.push(chunk);
+            }
+        }
+        records.len += 1;
+        records.len - 1
+    }
+
+    /// The store, its records' ranges indexing `buf` (decoded) and `body`
+    /// (base64).
+    pub(crate) fn finish(self, buf: Bytes, body: Bytes) -> Arc<Store> {
+        Arc::new(Store {
+            buf,
+            body,
+            records: self.records,
+        })
+    }
+}
+
 /// One Kafka record, decoded. Key and value are `None` for a null key and
 /// for a tombstone; the timestamp is the exact integer Lambda sent.
 ///
-/// A decoded record shares its batch's buffer, so keeping a clone past the
-/// invocation keeps the whole batch's bytes; `to_builder().build()` makes a
-/// record of its own.
+/// A decoded record shares its batch's store and the invocation body, so
+/// keeping a clone past the invocation keeps the whole batch's bytes;
+/// `to_builder().build()` makes a record of its own.
 #[derive(Clone)]
 pub struct KafkaRecord {
-    data: Arc<RecordData>,
+    store: Arc<Store>,
+    // Always an index of `store.records`.
+    index: usize,
 }
 
 impl PartialEq for KafkaRecord {
     fn eq(&self, other: &Self) -> bool {
-        let (a, b) = (&self.data, &other.data);
+        let (a, b) = (self.data(), other.data());
         a.topic == b.topic
             && a.partition == b.partition
             && a.offset == b.offset
@@ -118,26 +211,44 @@ impl fmt::Debug for KafkaRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Payloads stay out of logs: sizes only.
         f.debug_struct("KafkaRecord")
-            .field("topic", &self.data.topic)
-            .field("partition", &self.data.partition)
-            .field("offset", &self.data.offset)
-            .field("timestamp", &self.data.timestamp)
-            .field("key_bytes", &self.key().map(<[u8]>::len))
-            .field("value_bytes", &self.value().map(<[u8]>::len))
+            .field("topic", &self.data().topic)
+            .field("partition", &self.data().partition)
+            .field("offset", &self.data().offset)
+            .field("timestamp", &self.data().timestamp)
+            .field("key_bytes", &self.len_of(self.data().key.as_ref()))
+            .field("value_bytes", &self.len_of(self.data().value.as_ref()))
             .field("headers", &self.header_pairs().count())
             .finish()
     }
 }
 
-/// A decoded record's fields, its bytes as ranges of a shared buffer.
+impl From<RecordParts> for RecordData {
+    fn from(parts: RecordParts) -> Self {
+        Self {
+            topic: parts.topic,
+            partition: parts.partition,
+            offset: parts.offset,
+            timestamp: parts.timestamp,
+            timestamp_type: parts.timestamp_type,
+            key: parts.key,
+            value: parts.value,
+            headers: parts.headers,
+            header_list: OnceLock::new(),
+            key_schema: parts.key_schema,
+            value_schema: parts.value_schema,
+        }
+    }
+}
+
+/// A decoded record's fields, its bytes as ranges of a store's buffers.
 pub(crate) struct RecordParts {
     pub(crate) topic: Arc<str>,
     pub(crate) partition: i32,
     pub(crate) offset: i64,
     pub(crate) timestamp: Option<i64>,
     pub(crate) timestamp_type: Option<Cow<'static, str>>,
-    pub(crate) key: Option<Range<usize>>,
-    pub(crate) value: Option<Range<usize>>,
+    pub(crate) key: Option<Payload>,
+    pub(crate) value: Option<Payload>,
     /// Headers in the form [`compact::push_name`] writes.
     pub(crate) headers: Range<usize>,
     pub(crate) key_schema: Option<Box<SchemaMetadata>>,
@@ -145,88 +256,111 @@ pub(crate) struct RecordParts {
 }
 
 impl KafkaRecord {
-    /// A record whose key, value and headers are the ranges `parts` names
-    /// in `buf`.
-    pub(crate) fn from_parts(parts: RecordParts, buf: Bytes) -> Self {
+    /// A record of its own whose key, value and headers are the ranges
+    /// `parts` names in `buf` (decoded) and `body` (base64).
+    pub(crate) fn from_parts(parts: RecordParts, buf: Bytes, body: Bytes) -> Self {
+        Self::alone(RecordData::from(parts), buf, body)
+    }
+
+    fn alone(data: RecordData, buf: Bytes, body: Bytes) -> Self {
+        let store = StoreBuilder {
+            records: Records::one(data),
+        };
         Self {
-            data: Arc::new(RecordData {
-                topic: parts.topic,
-                partition: parts.partition,
-                offset: parts.offset,
-                timestamp: parts.timestamp,
-                timestamp_type: parts.timestamp_type,
-                buf,
-                key: parts.key,
-                value: parts.value,
-                headers: parts.headers,
-                header_list: OnceLock::new(),
-                key_schema: parts.key_schema,
-                value_schema: parts.value_schema,
-            }),
+            store: store.finish(buf, body),
+            index: 0,
         }
     }
 
-    /// Gives a record built by [`KafkaRecord::from_parts`] the buffer its
-    /// ranges index; `false` if the record is already shared.
-    pub(crate) fn set_buf(&mut self, buf: Bytes) -> bool {
-        match Arc::get_mut(&mut self.data) {
-            Some(data) => {
-                data.buf = buf;
-                true
-            }
-            None => false,
-        }
+    /// The record at `index` of `store`; `None` if there is none.
+    pub(crate) fn in_store(store: &Arc<Store>, index: usize) -> Option<Self> {
+        store.records.get(index)?;
+        Some(Self {
+            store: store.clone(),
+            index,
+        })
+    }
+
+    fn data(&self) -> &RecordData {
+        // In range by construction (`in_store`, `from_parts`, `build`).
+        &self.store.records.chunks[self.index / CHUNK][self.index % CHUNK]
     }
 
     /// The topic.
     pub fn topic(&self) -> &str {
-        &self.data.topic
+        &self.data().topic
     }
 
     /// The topic, shared.
     pub fn shared_topic(&self) -> &Arc<str> {
-        &self.data.topic
+        &self.data().topic
     }
 
     /// The partition.
     pub fn partition(&self) -> i32 {
-        self.data.partition
+        self.data().partition
     }
 
     /// The offset within the partition.
     pub fn offset(&self) -> i64 {
-        self.data.offset
+        self.data().offset
     }
 
     /// Epoch milliseconds, exactly as sent; `None` when absent.
     pub fn timestamp(&self) -> Option<i64> {
-        self.data.timestamp
+        self.data().timestamp
     }
 
     /// `CREATE_TIME` or `LOG_APPEND_TIME`, when sent.
     pub fn timestamp_type(&self) -> Option<&str> {
-        self.data.timestamp_type.as_deref()
+        self.data().timestamp_type.as_deref()
     }
 
-    /// The key bytes; `None` for a null key.
+    /// The key bytes; `None` for a null key. A key still in base64 in the
+    /// invocation body is decoded on the first call.
     pub fn key(&self) -> Option<&[u8]> {
-        self.bytes(self.data.key.as_ref())
+        self.bytes(self.data().key.as_ref())
     }
 
-    /// The value bytes; `None` for a tombstone.
+    /// The value bytes; `None` for a tombstone. A value still in base64 in
+    /// the invocation body is decoded on the first call.
     pub fn value(&self) -> Option<&[u8]> {
-        self.bytes(self.data.value.as_ref())
+        self.bytes(self.data().value.as_ref())
     }
 
-    fn bytes(&self, range: Option<&Range<usize>>) -> Option<&[u8]> {
+    fn bytes<'a>(&'a self, field: Option<&'a Payload>) -> Option<&'a [u8]> {
         // Ranges are set with the buffer they index; an empty slice stands
         // in should one not fit, rather than a panic.
-        range.map(|r| self.data.buf.get(r.clone()).unwrap_or_default())
+        field.map(|f| match f {
+            Payload::Decoded(r) => self.store.buf.get(r.clone()).unwrap_or_default(),
+            Payload::Base64 { text, bytes } => bytes.get_or_init(|| {
+                let text = self.store.body.get(text.clone()).unwrap_or_default();
+                // Checked as base64 when the event was decoded, so this
+                // decodes; `&[]` only should the body not be the one checked.
+                base64_simd::STANDARD
+                    .decode_to_vec(text)
+                    .unwrap_or_default()
+                    .into_boxed_slice()
+            }),
+        })
+    }
+
+    /// A field's length in bytes, without decoding it.
+    fn len_of(&self, field: Option<&Payload>) -> Option<usize> {
+        field.map(|f| match f {
+            Payload::Decoded(r) => r.len(),
+            Payload::Base64 { text, .. } => self
+                .store
+                .body
+                .get(text.clone())
+                .and_then(|t| base64_simd::STANDARD.decoded_length(t).ok())
+                .unwrap_or(0),
+        })
     }
 
     /// The headers, in order, values as raw bytes.
     pub fn headers(&self) -> &[Header] {
-        self.data.header_list.get_or_init(|| {
+        self.data().header_list.get_or_init(|| {
             self.header_pairs()
                 .map(|(name, value)| Header::new(name, value))
                 .collect()
@@ -235,7 +369,7 @@ impl KafkaRecord {
 
     /// The first header called `name`.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        if let Some(list) = self.data.header_list.get() {
+        if let Some(list) = self.data().header_list.get() {
             return list
                 .iter()
                 .find(|h| h.name == name)
@@ -249,21 +383,21 @@ impl KafkaRecord {
     /// The headers without building `Header`s.
     fn header_pairs(&self) -> compact::Pairs<'_> {
         compact::Pairs::new(
-            self.data
+            self.store
                 .buf
-                .get(self.data.headers.clone())
+                .get(self.data().headers.clone())
                 .unwrap_or_default(),
         )
     }
 
     /// Schema-registry metadata of the key, when Lambda sent it.
     pub fn key_schema(&self) -> Option<&SchemaMetadata> {
-        self.data.key_schema.as_deref()
+        self.data().key_schema.as_deref()
     }
 
     /// Schema-registry metadata of the value, when Lambda sent it.
     pub fn value_schema(&self) -> Option<&SchemaMetadata> {
-        self.data.value_schema.as_deref()
+        self.data().value_schema.as_deref()
     }
 
     /// How often this record was replayed from a dead-letter queue
