@@ -123,7 +123,10 @@ impl<H: RecordHandler> Executor<H> {
         let mut progress = Vec::with_capacity(batch.partitions.len());
         let mut tasks = Vec::with_capacity(batch.partitions.len());
         for partition in &batch.partitions {
-            let run = Arc::new(Mutex::new(PartitionRun::default()));
+            let run = Arc::new(Mutex::new(PartitionRun {
+                reports: Vec::with_capacity(partition.entries.len()),
+                ..PartitionRun::default()
+            }));
             progress.push(run.clone());
             let this = self.clone();
             let partition = partition.clone();
@@ -399,7 +402,8 @@ impl<H: RecordHandler> Executor<H> {
                         })
                     };
                     facts.now = now;
-                    facts.jitter = fastrand::f64();
+                    // Jitter only spreads retries: a success needs none.
+                    facts.jitter = if succeeded { 0.0 } else { fastrand::f64() };
                     facts.phase = Phase::Attempted(result);
                     if error.is_some() {
                         last_error = error;

@@ -2,8 +2,8 @@
 //! shape. Strings are borrowed from the input; headers, and keys and values
 //! that cannot stay where they are, are written into one buffer the batch's
 //! records share. Given the invocation body, canonical base64 keys and
-//! values are only checked: records decode them from the body on first
-//! use. Anything else (a record that is not well formed, a field of the
+//! values are only checked: the first one a handler reads decodes them all
+//! from the body. Anything else (a record that is not well formed, a field of the
 //! wrong type, an event that is not a Kafka event) gives `None`, and the
 //! exact decoder, which keeps a bad record's JSON as received, decodes the
 //! event instead. Both give the same batch for well-formed events (tested
@@ -306,8 +306,8 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
                 "offset" => once(&mut offset, m.next_value()?)?,
                 "timestamp" => once(&mut timestamp, m.next_value()?)?,
                 "timestampType" => once(&mut timestamp_type, m.next_value()?)?,
-                "key" => once(&mut key, base64_field(&mut m, out)?)?,
-                "value" => once(&mut value, base64_field(&mut m, out)?)?,
+                "key" => once(&mut key, base64_field(&mut m, out, self.store)?)?,
+                "value" => once(&mut value, base64_field(&mut m, out, self.store)?)?,
                 "headers" => once(
                     &mut headers,
                     m.next_value_seed(OptionalHeaders { out: &mut out.buf })?,
@@ -345,6 +345,7 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
 fn base64_field<'de, M: MapAccess<'de>>(
     m: &mut M,
     out: &mut Out,
+    store: &mut StoreBuilder,
 ) -> Result<Option<Payload>, M::Error> {
     let Some(Text(text)) = m.next_value::<Option<Text<'de>>>()? else {
         return Ok(None);
@@ -352,8 +353,11 @@ fn base64_field<'de, M: MapAccess<'de>>(
     // A text with escapes (`\/`) is a copy, not the body's.
     if let (Cow::Borrowed(t), Some(body)) = (&text, out.body) {
         if let Some(at) = body.of(t) {
-            if base64_simd::STANDARD.check(t.as_bytes()).is_ok() {
-                return Ok(Some(Payload::base64(at)));
+            let b64 = base64_simd::STANDARD;
+            if b64.check(t.as_bytes()).is_ok() {
+                if let Ok(len) = b64.decoded_length(t.as_bytes()) {
+                    return Ok(Some(store.base64(at, len)));
+                }
             }
         }
     }

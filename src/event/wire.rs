@@ -432,11 +432,7 @@ fn into_record(
         key_schema: w.key_schema_metadata.map(Box::new),
         value_schema: w.value_schema_metadata.map(Box::new),
     };
-    Ok(KafkaRecord::from_parts(
-        parts,
-        Bytes::from(buf),
-        Bytes::new(),
-    ))
+    Ok(KafkaRecord::from_parts(parts, Bytes::from(buf)))
 }
 
 /// An optional base64 field decoded onto `buf`.

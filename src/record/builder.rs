@@ -146,6 +146,6 @@ impl KafkaRecordBuilder {
         });
         // Given as `Header`s: kept as they are, `header()` reads them.
         data.header_list = OnceLock::from(self.headers);
-        KafkaRecord::alone(data, Bytes::from(buf), Bytes::new())
+        KafkaRecord::alone(data, Bytes::from(buf))
     }
 }

@@ -63,26 +63,19 @@ impl SchemaMetadata {
 }
 
 /// Where a key's or value's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Payload {
     /// Decoded: this range of the store's buffer.
     Decoded(Range<usize>),
-    /// Canonical base64 text at this range of the invocation body, checked
-    /// when the event was decoded and decoded on first use: a handler that
-    /// never reads a value never pays for decoding it.
+    /// Canonical base64 text at `text` of the invocation body, checked when
+    /// the event was decoded. The first key or value of the store read
+    /// decodes all of them, into one buffer where this one is at `at`: a
+    /// handler that reads no value pays nothing for them, one that reads
+    /// them pays one pass over the batch, not an allocation each.
     Base64 {
         text: Range<usize>,
-        bytes: OnceLock<Box<[u8]>>,
+        at: Range<usize>,
     },
-}
-
-impl Payload {
-    /// Base64 text at `text` of the body, not decoded yet.
-    pub(crate) fn base64(text: Range<usize>) -> Self {
-        Payload::Base64 {
-            text,
-            bytes: OnceLock::new(),
-        }
-    }
 }
 
 struct RecordData {
@@ -114,7 +107,39 @@ pub(crate) struct Store {
     buf: Bytes,
     // The invocation body, for keys and values still in base64.
     body: Bytes,
+    // Those keys and values decoded, on first use; `lazy_len` bytes.
+    lazy: OnceLock<Box<[u8]>>,
+    lazy_len: usize,
     records: Records,
+}
+
+impl Store {
+    /// The keys and values left in base64, decoded.
+    fn lazy(&self) -> &[u8] {
+        self.lazy.get_or_init(|| {
+            let mut out = vec![0u8; self.lazy_len];
+            for data in self.records.chunks.iter().flatten() {
+                for payload in [&data.key, &data.value].into_iter().flatten() {
+                    if let Payload::Base64 { text, at } = payload {
+                        decode_into(self.body.get(text.clone()), out.get_mut(at.clone()));
+                    }
+                }
+            }
+            out.into_boxed_slice()
+        })
+    }
+}
+
+/// Decodes canonical base64 `text` into `out`, which the decoder checked
+/// it fits when the event was decoded; left as it is otherwise.
+fn decode_into(text: Option<&[u8]>, out: Option<&mut [u8]>) {
+    let (Some(text), Some(out)) = (text, out) else {
+        return;
+    };
+    // The decoder needs room for exactly what it writes.
+    if base64_simd::STANDARD.decoded_length(text).ok() == Some(out.len()) {
+        let _ = base64_simd::STANDARD.decode(text, base64_simd::Out::from_slice(out));
+    }
 }
 
 /// Records in chunks of [`CHUNK`]: a batch of unknown size grows without
@@ -146,9 +171,18 @@ impl Records {
 #[derive(Default)]
 pub(crate) struct StoreBuilder {
     records: Records,
+    lazy_len: usize,
 }
 
 impl StoreBuilder {
+    /// Where a key or value of `len` decoded bytes, left in base64 at `text`
+    /// of the body, will be once decoded.
+    pub(crate) fn base64(&mut self, text: Range<usize>, len: usize) -> Payload {
+        let at = self.lazy_len..self.lazy_len + len;
+        self.lazy_len = at.end;
+        Payload::Base64 { text, at }
+    }
+
     /// Adds a record; returns its index in the store.
     #[inline]
     pub(crate) fn push(&mut self, parts: RecordParts) -> usize {
@@ -171,6 +205,8 @@ impl StoreBuilder {
         Arc::new(Store {
             buf,
             body,
+            lazy: OnceLock::new(),
+            lazy_len: self.lazy_len,
             records: self.records,
         })
     }
@@ -257,17 +293,18 @@ pub(crate) struct RecordParts {
 
 impl KafkaRecord {
     /// A record of its own whose key, value and headers are the ranges
-    /// `parts` names in `buf` (decoded) and `body` (base64).
-    pub(crate) fn from_parts(parts: RecordParts, buf: Bytes, body: Bytes) -> Self {
-        Self::alone(RecordData::from(parts), buf, body)
+    /// `parts` names in `buf`.
+    pub(crate) fn from_parts(parts: RecordParts, buf: Bytes) -> Self {
+        Self::alone(RecordData::from(parts), buf)
     }
 
-    fn alone(data: RecordData, buf: Bytes, body: Bytes) -> Self {
+    fn alone(data: RecordData, buf: Bytes) -> Self {
         let store = StoreBuilder {
             records: Records::one(data),
+            lazy_len: 0,
         };
         Self {
-            store: store.finish(buf, body),
+            store: store.finish(buf, Bytes::new()),
             index: 0,
         }
     }
@@ -316,14 +353,15 @@ impl KafkaRecord {
         self.data().timestamp_type.as_deref()
     }
 
-    /// The key bytes; `None` for a null key. A key still in base64 in the
-    /// invocation body is decoded on the first call.
+    /// The key bytes; `None` for a null key. In a batch decoded from an
+    /// invocation body, the first key or value read decodes the batch's
+    /// keys and values (one pass; see [`crate::decode_event_body`]).
     pub fn key(&self) -> Option<&[u8]> {
         self.bytes(self.data().key.as_ref())
     }
 
-    /// The value bytes; `None` for a tombstone. A value still in base64 in
-    /// the invocation body is decoded on the first call.
+    /// The value bytes; `None` for a tombstone. Decoded on first use, as
+    /// [`key`](Self::key).
     pub fn value(&self) -> Option<&[u8]> {
         self.bytes(self.data().value.as_ref())
     }
@@ -333,15 +371,7 @@ impl KafkaRecord {
         // in should one not fit, rather than a panic.
         field.map(|f| match f {
             Payload::Decoded(r) => self.store.buf.get(r.clone()).unwrap_or_default(),
-            Payload::Base64 { text, bytes } => bytes.get_or_init(|| {
-                let text = self.store.body.get(text.clone()).unwrap_or_default();
-                // Checked as base64 when the event was decoded, so this
-                // decodes; `&[]` only should the body not be the one checked.
-                base64_simd::STANDARD
-                    .decode_to_vec(text)
-                    .unwrap_or_default()
-                    .into_boxed_slice()
-            }),
+            Payload::Base64 { at, .. } => self.store.lazy().get(at.clone()).unwrap_or_default(),
         })
     }
 
@@ -349,12 +379,7 @@ impl KafkaRecord {
     fn len_of(&self, field: Option<&Payload>) -> Option<usize> {
         field.map(|f| match f {
             Payload::Decoded(r) => r.len(),
-            Payload::Base64 { text, .. } => self
-                .store
-                .body
-                .get(text.clone())
-                .and_then(|t| base64_simd::STANDARD.decoded_length(t).ok())
-                .unwrap_or(0),
+            Payload::Base64 { at, .. } => at.len(),
         })
     }
 
