@@ -16,8 +16,11 @@ use crate::headers;
 
 mod builder;
 pub(crate) mod compact;
+mod store;
 
 pub use builder::KafkaRecordBuilder;
+pub(crate) use store::{Payload, StoreBuilder};
+use store::{Records, Store};
 
 /// A record header: a name and its raw bytes, which need not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,22 +65,6 @@ impl SchemaMetadata {
     }
 }
 
-/// Where a key's or value's bytes are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Payload {
-    /// Decoded: this range of the store's buffer.
-    Decoded(Range<usize>),
-    /// Canonical base64 text at `text` of the invocation body, checked when
-    /// the event was decoded. The first key or value of the store read
-    /// decodes all of them, into one buffer where this one is at `at`: a
-    /// handler that reads no value pays nothing for them, one that reads
-    /// them pays one pass over the batch, not an allocation each.
-    Base64 {
-        text: Range<usize>,
-        at: Range<usize>,
-    },
-}
-
 struct RecordData {
     // Shared by the records of a partition: one allocation, not one each.
     topic: Arc<str>,
@@ -97,119 +84,6 @@ struct RecordData {
     // Rare (registry-validated mappings only): boxed to keep records small.
     key_schema: Option<Box<SchemaMetadata>>,
     value_schema: Option<Box<SchemaMetadata>>,
-}
-
-/// Records decoded together and the buffers their bytes are in: a decoded
-/// batch's records share one store, so decoding allocates per batch, not
-/// per record or field.
-pub(crate) struct Store {
-    // Decoded keys and values, and headers in the compact form of `compact`.
-    buf: Bytes,
-    // The invocation body, for keys and values still in base64.
-    body: Bytes,
-    // Those keys and values decoded, on first use; `lazy_len` bytes.
-    lazy: OnceLock<Box<[u8]>>,
-    lazy_len: usize,
-    records: Records,
-}
-
-impl Store {
-    /// The keys and values left in base64, decoded.
-    fn lazy(&self) -> &[u8] {
-        self.lazy.get_or_init(|| {
-            let mut out = vec![0u8; self.lazy_len];
-            for data in self.records.chunks.iter().flatten() {
-                for payload in [&data.key, &data.value].into_iter().flatten() {
-                    if let Payload::Base64 { text, at } = payload {
-                        decode_into(self.body.get(text.clone()), out.get_mut(at.clone()));
-                    }
-                }
-            }
-            out.into_boxed_slice()
-        })
-    }
-}
-
-/// Decodes canonical base64 `text` into `out`, which the decoder checked
-/// it fits when the event was decoded; left as it is otherwise.
-fn decode_into(text: Option<&[u8]>, out: Option<&mut [u8]>) {
-    let (Some(text), Some(out)) = (text, out) else {
-        return;
-    };
-    // The decoder needs room for exactly what it writes.
-    if base64_simd::STANDARD.decoded_length(text).ok() == Some(out.len()) {
-        let _ = base64_simd::STANDARD.decode(text, base64_simd::Out::from_slice(out));
-    }
-}
-
-/// Records in chunks of [`CHUNK`]: a batch of unknown size grows without
-/// moving the records already read (thousands of them, each a few hundred
-/// bytes, would otherwise be copied again at every doubling).
-#[derive(Default)]
-pub(crate) struct Records {
-    chunks: Vec<Vec<RecordData>>,
-    len: usize,
-}
-
-const CHUNK: usize = 1024;
-
-impl Records {
-    /// A single record, without a chunk's room for more.
-    fn one(data: RecordData) -> Self {
-        Self {
-            chunks: vec![vec![data]],
-            len: 1,
-        }
-    }
-
-    fn get(&self, index: usize) -> Option<&RecordData> {
-        self.chunks.get(index / CHUNK)?.get(index % CHUNK)
-    }
-}
-
-/// The records of a store being filled, before its buffers are final.
-#[derive(Default)]
-pub(crate) struct StoreBuilder {
-    records: Records,
-    lazy_len: usize,
-}
-
-impl StoreBuilder {
-    /// Where a key or value of `len` decoded bytes, left in base64 at `text`
-    /// of the body, will be once decoded.
-    pub(crate) fn base64(&mut self, text: Range<usize>, len: usize) -> Payload {
-        let at = self.lazy_len..self.lazy_len + len;
-        self.lazy_len = at.end;
-        Payload::Base64 { text, at }
-    }
-
-    /// Adds a record; returns its index in the store.
-    #[inline]
-    pub(crate) fn push(&mut self, parts: RecordParts) -> usize {
-        let records = &mut self.records;
-        match records.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(RecordData::from(parts)),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(RecordData::from(parts));
-                records.chunks.push(chunk);
-            }
-        }
-        records.len += 1;
-        records.len - 1
-    }
-
-    /// The store, its records' ranges indexing `buf` (decoded) and `body`
-    /// (base64).
-    pub(crate) fn finish(self, buf: Bytes, body: Bytes) -> Arc<Store> {
-        Arc::new(Store {
-            buf,
-            body,
-            lazy: OnceLock::new(),
-            lazy_len: self.lazy_len,
-            records: self.records,
-        })
-    }
 }
 
 /// One Kafka record, decoded. Key and value are `None` for a null key and
@@ -320,7 +194,7 @@ impl KafkaRecord {
 
     fn data(&self) -> &RecordData {
         // In range by construction (`in_store`, `from_parts`, `build`).
-        &self.store.records.chunks[self.index / CHUNK][self.index % CHUNK]
+        self.store.records.at(self.index)
     }
 
     /// The topic.
