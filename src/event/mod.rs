@@ -175,8 +175,9 @@ pub fn decode_event(json: &str) -> Result<Batch, EventError> {
 }
 
 /// [`decode_event`] of an invocation body as the runtime received it: the
-/// batch's records keep `body` and decode a key or value from its base64
-/// only when a handler first reads it. The body must be UTF-8.
+/// batch's keys and values stay base64 in `body` (checked, not decoded)
+/// until a handler reads one, which decodes them all in one pass. A body
+/// that is not UTF-8 fails with the byte where it stops being UTF-8.
 pub fn decode_event_body(body: &bytes::Bytes) -> Result<Batch, EventError> {
     wire::decode_body(body)
 }
