@@ -325,11 +325,7 @@ struct Probe {
 /// Decodes an event: in one pass when every record has Lambda's shape,
 /// else exactly.
 pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
-    let json = crate::codec::strip_bom(json);
-    match super::fast::decode(json, None) {
-        Some(batch) => Ok(batch),
-        None => decode_exact(json),
-    }
+    decode_in(crate::codec::strip_bom(json), None)
 }
 
 /// [`decode`] of the invocation body as received: keys and values stay
@@ -346,7 +342,13 @@ pub(super) fn decode_body(body: &Bytes) -> Result<Batch, EventError> {
             return Err(EventError::NotJson(serde::de::Error::custom(why)));
         }
     };
-    match super::fast::decode(json, Some(body)) {
+    decode_in(json, Some(body))
+}
+
+/// The fast decoder, and the exact one for what it does not take; `body`,
+/// when given, holds `json`.
+fn decode_in(json: &str, body: Option<&Bytes>) -> Result<Batch, EventError> {
+    match super::fast::decode(json, body) {
         Some(batch) => Ok(batch),
         None => decode_exact(json),
     }

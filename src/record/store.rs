@@ -10,7 +10,6 @@ use bytes::Bytes;
 use super::{RecordData, RecordParts};
 
 /// Where a key's or value's bytes are.
-#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Payload {
     /// Decoded: this range of the store's buffer.
     Decoded(Range<usize>),
@@ -73,8 +72,8 @@ fn decode_into(text: Option<&[u8]>, out: Option<&mut [u8]>) {
 /// bytes, would otherwise be copied again at every doubling).
 #[derive(Default)]
 pub(crate) struct Records {
+    // Every chunk but the last is full.
     chunks: Vec<Vec<RecordData>>,
-    len: usize,
 }
 
 const CHUNK: usize = 1024;
@@ -84,7 +83,6 @@ impl Records {
     pub(super) fn one(data: RecordData) -> Self {
         Self {
             chunks: vec![vec![data]],
-            len: 1,
         }
     }
 
@@ -118,17 +116,14 @@ impl StoreBuilder {
     /// Adds a record; returns its index in the store.
     #[inline]
     pub(crate) fn push(&mut self, parts: RecordParts) -> usize {
-        let records = &mut self.records;
-        match records.chunks.last_mut() {
-            Some(chunk) if chunk.len() < CHUNK => chunk.push(RecordData::from(parts)),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(RecordData::from(parts));
-                records.chunks.push(chunk);
-            }
+        let chunks = &mut self.records.chunks;
+        if chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            chunks.push(Vec::with_capacity(CHUNK));
         }
-        records.len += 1;
-        records.len - 1
+        let last = chunks.len() - 1;
+        let chunk = &mut chunks[last];
+        chunk.push(RecordData::from(parts));
+        last * CHUNK + chunk.len() - 1
     }
 
     /// The store, its records' ranges indexing `buf` (decoded) and `body`
