@@ -169,5 +169,20 @@ mod tests {
         assert!(batch
             .entries()
             .all(|e| matches!(e.entry, crate::event::Entry::Record(_))));
+        // From the body too, where the records span several chunks of the
+        // store: each partition's records in order, each value its own.
+        let lazy = crate::decode_event_body(&bytes::Bytes::from(ev.clone())).unwrap();
+        assert_eq!(lazy, batch);
+        for (p, partition) in lazy.partitions.iter().enumerate() {
+            for (i, e) in partition.entries.iter().enumerate() {
+                let crate::event::Entry::Record(r) = &e.entry else {
+                    panic!("malformed: {:?}", e.id);
+                };
+                assert_eq!((r.partition(), r.offset()), (p as i32, i as i64));
+                let order = format!("\"order_id\":\"o-{}\"", i * 8 + p);
+                let value = std::str::from_utf8(r.value().unwrap()).unwrap();
+                assert!(value.contains(&order), "{value}");
+            }
+        }
     }
 }
