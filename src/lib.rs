@@ -44,10 +44,12 @@
 //!
 //! # Features
 //!
-//! `kafka` (librdkafka), `sqs`, `sns`, `s3` (claim check) and `replay` are
-//! on by default; an SQS-only consumer builds with
-//! `default-features = false, features = ["sqs"]` and compiles neither
-//! librdkafka nor OpenSSL. `testing` adds synthetic events and test doubles.
+//! `kafka` (librdkafka), `sqs`, `sns`, `s3` (claim check), `replay` and
+//! `tls-aws-lc` (the AWS clients' TLS, the SDK's default) are on by
+//! default; an SQS-only consumer builds with `default-features = false,
+//! features = ["sqs", "tls-aws-lc"]`, or `"tls-ring"` for a smaller binary,
+//! and compiles neither librdkafka nor OpenSSL. `testing` adds synthetic
+//! events and test doubles.
 //! Typed values beyond JSON are opt-in: `avro` (apache-avro) and `protobuf`
 //! (prost), with writer schemas from `registry-confluent` (REST) or
 //! `registry-glue` (AWS SDK) — see [`schema`].

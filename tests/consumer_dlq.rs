@@ -76,16 +76,30 @@ async fn mixed_event_dead_letters_to_a_kafka_topic() {
 
 #[tokio::test]
 async fn mixed_event_dead_letters_to_sqs() {
+    dead_letters_to_sqs("consumer").await;
+}
+
+/// The SQS-only build with `tls-ring`: the AWS clients get their HTTP
+/// client from the library, not the SDK's default.
+#[tokio::test]
+async fn an_sqs_only_consumer_on_ring_dead_letters_to_sqs() {
+    dead_letters_to_sqs("consumer-sqs-ring").await;
+}
+
+async fn dead_letters_to_sqs(bin: &str) {
     let sdk = stack::sdk().await;
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let url = create_queue(&sqs, &unique("orders-dlq"), &[]).await;
     let endpoint = stack::aws_endpoint();
-    let mut f = consumer(&[
-        ("MSK_DLQ_SINK", "sqs"),
-        ("MSK_DLQ_SQS_QUEUE_URL", &url),
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("MSK_DLQ_ORDERING", "independent"),
-    ])
+    let mut f = common::start_consumer_bin(
+        bin,
+        &[
+            ("MSK_DLQ_SINK", "sqs"),
+            ("MSK_DLQ_SQS_QUEUE_URL", &url),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("MSK_DLQ_ORDERING", "independent"),
+        ],
+    )
     .await;
     let reply = f
         .invoke(&read_event("msk-mixed.json"), TIMEOUT)

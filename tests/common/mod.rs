@@ -155,6 +155,12 @@ pub fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 /// Starts the real `consumer` binary with short backoffs, local AWS
 /// credentials and `vars`.
 pub async fn start_consumer(vars: &[(&str, &str)]) -> lambda_emulator::Function {
+    start_consumer_bin("consumer", vars).await
+}
+
+/// [`start_consumer`] with another build of it: `consumer-sqs-ring` is the
+/// SQS-only consumer on ring, which `make test` builds.
+pub async fn start_consumer_bin(bin: &str, vars: &[(&str, &str)]) -> lambda_emulator::Function {
     let mut all = vec![
         ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
         ("MSK_DLQ_BACKOFF_BASE_MS", "10"),
@@ -164,14 +170,9 @@ pub async fn start_consumer(vars: &[(&str, &str)]) -> lambda_emulator::Function 
         ("AWS_REGION", "us-east-1"),
     ];
     all.extend_from_slice(vars);
-    lambda_emulator::Function::start(
-        &workspace_bin("consumer"),
-        "orders-consumer",
-        &env(&all),
-        false,
-    )
-    .await
-    .unwrap()
+    lambda_emulator::Function::start(&workspace_bin(bin), "orders-consumer", &env(&all), false)
+        .await
+        .unwrap()
 }
 
 /// Runs `job` (a `{"replayJob": ...}`) on the real `reprocessor` binary
