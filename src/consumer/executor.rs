@@ -73,10 +73,14 @@ struct PartitionRun {
     dlq_latencies: Vec<Duration>,
 }
 
-/// How handling a record ended, before any dead-letter write.
+/// How handling a record ended, before any dead-letter write. The error is
+/// boxed: every record's end moves through here, and few carry one.
 enum RecordEnd {
     Settled(Outcome),
-    DeadLetter { kind: DlqKind, error: HandlerError },
+    DeadLetter {
+        kind: DlqKind,
+        error: Box<HandlerError>,
+    },
 }
 
 impl<H: RecordHandler> Executor<H> {
@@ -238,9 +242,7 @@ impl<H: RecordHandler> Executor<H> {
         progress: &Mutex<PartitionRun>,
         cancelled: &AtomicBool,
     ) {
-        let publish = |f: &mut dyn FnMut(&mut PartitionRun)| {
-            f(&mut progress.lock().unwrap_or_else(|p| p.into_inner()));
-        };
+        let progress = || progress.lock().unwrap_or_else(|p| p.into_inner());
         let immediate = self.settings.order == PartitionOrder::Ordered;
         let mut gate = PartitionGate::new(self.settings.order);
         // One context for the partition's calls; each attempt sets its own
@@ -265,14 +267,13 @@ impl<H: RecordHandler> Executor<H> {
             };
             if let Some(outcome) = gate.admit() {
                 report.outcome = outcome;
-                let mut report = Some(report);
-                publish(&mut |run| run.reports.extend(report.take()));
+                progress().reports.push(report);
                 continue;
             }
             let end = match &entry.entry {
                 Entry::Malformed(m) => RecordEnd::DeadLetter {
                     kind: DlqKind::Malformed,
-                    error: HandlerError::permanent("MalformedRecord", m.reason.clone()),
+                    error: Box::new(HandlerError::permanent("MalformedRecord", m.reason.clone())),
                 },
                 Entry::Record(record) => {
                     self.run_record(record, inv, clock, &mut ctx, &mut report.attempts)
@@ -292,7 +293,7 @@ impl<H: RecordHandler> Executor<H> {
                 }
                 RecordEnd::DeadLetter { kind, error } => {
                     report.error_type = Some(error.error_type.clone());
-                    let letter = self.letter(source, entry, kind, error, report.attempts, &clock);
+                    let letter = self.letter(source, entry, kind, *error, report.attempts, &clock);
                     if immediate {
                         // Written before the next record of the partition, so
                         // a failed write keeps the partition in order.
@@ -314,15 +315,14 @@ impl<H: RecordHandler> Executor<H> {
                             log_dlq_failure(&entry.id, e);
                         }
                         let failed = result.is_err();
-                        publish(&mut |run| {
-                            run.dlq_latencies.push(took);
-                            run.dlq_writes += 1;
-                            run.dlq_write_failures += u32::from(failed);
-                        });
+                        let mut run = progress();
+                        run.dlq_latencies.push(took);
+                        run.dlq_writes += 1;
+                        run.dlq_write_failures += u32::from(failed);
+                        drop(run);
                         self.settle_letter(kind, result.is_ok())
                     } else {
-                        let mut pending = Some(Pending { index, letter });
-                        publish(&mut |run| run.pending.extend(pending.take()));
+                        progress().pending.push(Pending { index, letter });
                         // Settled after the batch dispatch.
                         Outcome::Failed(FailReason::DlqWriteFailed)
                     }
@@ -331,8 +331,7 @@ impl<H: RecordHandler> Executor<H> {
             if immediate {
                 gate.settled(report.outcome);
             }
-            let mut report = Some(report);
-            publish(&mut |run| run.reports.extend(report.take()));
+            progress().reports.push(report);
         }
     }
 
@@ -363,7 +362,7 @@ impl<H: RecordHandler> Executor<H> {
             breaker: BreakerView::Closed,
             jitter: 0.0,
         };
-        let mut last_error: Option<HandlerError> = None;
+        let mut last_error: Option<Box<HandlerError>> = None;
         // `facts.now` is read where time moved: at the start, after an
         // attempt that did not succeed, after a backoff.
         loop {
@@ -416,15 +415,15 @@ impl<H: RecordHandler> Executor<H> {
                 }
                 Step::DeadLetter { kind, cause } => {
                     let error = match cause {
-                        Cause::TooOld => HandlerError::permanent(
+                        Cause::TooOld => Box::new(HandlerError::permanent(
                             "RecordTooOld",
                             format!(
                                 "record is older than the max record age of {}s",
                                 self.settings.max_record_age.map_or(0, |d| d.as_secs())
                             ),
-                        ),
+                        )),
                         Cause::LastError => last_error.take().unwrap_or_else(|| {
-                            HandlerError::permanent("Unknown", "no error was recorded")
+                            Box::new(HandlerError::permanent("Unknown", "no error was recorded"))
                         }),
                     };
                     return RecordEnd::DeadLetter { kind, error };

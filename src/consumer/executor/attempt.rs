@@ -13,13 +13,14 @@ use crate::record::KafkaRecord;
 
 impl<H: RecordHandler> Executor<H> {
     /// One handler call, bounded by the attempt time-out and the cutoff,
-    /// with panics caught.
+    /// with panics caught. The error is boxed: the common success moves
+    /// less.
     pub(super) async fn attempt(
         &self,
         record: &KafkaRecord,
         ctx: &mut RecordContext,
         facts: &RecordFacts,
-    ) -> (AttemptResult, Option<HandlerError>) {
+    ) -> (AttemptResult, Option<Box<HandlerError>>) {
         let end = match self.settings.attempt_timeout {
             Some(t) => facts.cutoff.min(facts.now + t),
             None => facts.cutoff,
@@ -41,22 +42,22 @@ impl<H: RecordHandler> Executor<H> {
         };
         match finished {
             Ok(Ok(Ok(()))) => (AttemptResult::Succeeded, None),
-            Ok(Ok(Err(e))) => (AttemptResult::Failed(e.class), Some(e)),
+            Ok(Ok(Err(e))) => (AttemptResult::Failed(e.class), Some(Box::new(e))),
             Ok(Err(panic)) => (
                 AttemptResult::Panicked,
-                Some(HandlerError::permanent(
+                Some(Box::new(HandlerError::permanent(
                     "HandlerPanic",
                     panic_message(panic.as_ref()),
-                )),
+                ))),
             ),
             // Cut by the invocation's cutoff: says nothing about the record.
             Err(_) if end >= facts.cutoff => (AttemptResult::DeadlineCut, None),
             Err(_) => (
                 AttemptResult::TimedOut,
-                Some(HandlerError::transient(
+                Some(Box::new(HandlerError::transient(
                     "AttemptTimeout",
                     "handler did not finish within its attempt time",
-                )),
+                ))),
             ),
         }
     }
