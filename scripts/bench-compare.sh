@@ -13,6 +13,11 @@
 #                                                throughput (a local stack on
 #                                                ports 49092/45000)
 #   WARMUP=5 ITERATIONS=50                        per function and event
+#   ROUNDS=3                                     run every function that
+#                                                many times, in turns; each
+#                                                ratio pairs runs of the same
+#                                                round (a drifting machine
+#                                                skews runs minutes apart)
 #
 # Powertools is installed into .venv-bench (git-ignored) from
 # bench/python/requirements.txt; nothing goes into the machine's Python.
@@ -25,6 +30,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 WARMUP=${WARMUP:-5}
 ITERATIONS=${ITERATIONS:-50}
 EVENTS=${EVENTS:-"100x100 1000x100 10000x100 100x300 1000x300 10000x300"}
+ROUNDS=${ROUNDS:-1}
 NODE=${NODE:-0}
 SINKS=${SINKS:-1}
 export VENV=$ROOT/.venv-bench
@@ -49,20 +55,24 @@ mkdir -p "$(dirname "$OUT")"
 run() { # LABEL EVENT [--env K=V ...] -- CMD...
   local label=$1 ev=$2; shift 2
   "$B" --event "$EV_DIR/msk-$ev.json" --warmup "$WARMUP" --iterations "$ITERATIONS" \
-    --name "$label" --append "$OUT" "$@" >&2
+    --name "$label" --round "$round" --append "$OUT" "$@" >&2
 }
-for ev in $EVENTS; do
-  echo "== $ev" >&2
-  run floor "$ev" -- "$TARGET/release/floor-runtime"
-  for h in noop json; do
-    run "msk-dlq-$h" "$ev" --env BENCH_HANDLER=$h --env MSK_DLQ_SINK=none -- "$TARGET/release/bench-consumer"
-    run "powertools-py-$h" "$ev" -- bench/python/run-python.sh "handlers.${h}_handler"
-    [[ $NODE == 1 ]] && run "powertools-ts-$h" "$ev" -- bench/node/run-node.sh "handlers.$h"
+for round in $(seq 1 "$ROUNDS"); do
+  for ev in $EVENTS; do
+    echo "== $ev (round $round of $ROUNDS)" >&2
+    run floor "$ev" -- "$TARGET/release/floor-runtime"
+    for h in noop json; do
+      run "msk-dlq-$h" "$ev" --env BENCH_HANDLER=$h --env MSK_DLQ_SINK=none -- "$TARGET/release/bench-consumer"
+      run "powertools-py-$h" "$ev" -- bench/python/run-python.sh "handlers.${h}_handler"
+      [[ $NODE == 1 ]] && run "powertools-ts-$h" "$ev" -- bench/node/run-node.sh "handlers.$h"
+    done
   done
 done
 echo >&2
 echo "results: $OUT" >&2
-"$B" --compare "$OUT" --baseline msk-dlq-noop
+pairs=(--pair powertools-py-noop/msk-dlq-noop --pair powertools-py-json/msk-dlq-json)
+[[ $NODE == 1 ]] && pairs+=(--pair powertools-ts-noop/msk-dlq-noop --pair powertools-ts-json/msk-dlq-json)
+"$B" --compare "$OUT" --baseline msk-dlq-noop "${pairs[@]}"
 
 if [[ $SINKS == 1 ]]; then
   echo >&2

@@ -1,6 +1,9 @@
 //! `--compare results.jsonl --baseline LABEL`: result lines to a markdown
 //! table, one group per event, with ratios against the baseline's row for
 //! the same event (value / baseline value: 10x = ten times slower/bigger).
+//! Lines from several rounds (`--round`) are paired round by round: on a
+//! machine whose speed drifts, a ratio from runs made side by side holds
+//! better than one from runs minutes apart.
 
 use std::path::Path;
 
@@ -20,21 +23,46 @@ fn fmt_ms(v: Option<f64>) -> String {
     }
 }
 
-fn ratio(v: Option<f64>, base: Option<f64>) -> String {
-    match (v, base) {
-        (Some(v), Some(b)) if b > 0.0 => {
-            let r = v / b;
-            if r >= 10.0 {
-                format!("{r:.0}x")
-            } else {
-                format!("{r:.2}x")
-            }
-        }
-        _ => "n/a".into(),
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+fn times(r: f64) -> String {
+    if r >= 10.0 {
+        format!("{r:.0}x")
+    } else {
+        format!("{r:.2}x")
     }
 }
 
-pub fn table(files: &[impl AsRef<Path>], baseline: Option<&str>) -> anyhow::Result<String> {
+/// The median of `ratios`, with their range when `spread` is asked for.
+fn ratio_cell(ratios: &[f64], spread: bool) -> String {
+    let Some(m) = median(ratios.to_vec()) else {
+        return "n/a".into();
+    };
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if spread && ratios.len() > 1 {
+        format!("{} ({}-{})", times(m), times(lo), times(hi))
+    } else {
+        times(m)
+    }
+}
+
+pub fn table(
+    files: &[impl AsRef<Path>],
+    baseline: Option<&str>,
+    pairs: &[String],
+) -> anyhow::Result<String> {
     let mut rows: Vec<Value> = Vec::new();
     for f in files {
         let f = f.as_ref();
@@ -72,48 +100,124 @@ pub fn table(files: &[impl AsRef<Path>], baseline: Option<&str>) -> anyhow::Resu
     keys.sort();
     keys.dedup();
 
+    let round = |v: &Value| v["round"].as_u64();
+    let rounds = rows.iter().filter_map(round).max().unwrap_or(0);
+
     let mut out = String::new();
-    out.push_str(&format!(
-        "Ratios: value / `{baseline}` on the same event.\n\n"
-    ));
+    if rounds > 1 {
+        out.push_str(&format!(
+            "{rounds} rounds, each label run once per round. Times: the median over rounds; \
+             ratios: value / `{baseline}` in the same round, the median over rounds \
+             (the median ratio's lowest and highest round in brackets).\n\n"
+        ));
+    } else {
+        out.push_str(&format!(
+            "Ratios: value / `{baseline}` on the same event.\n\n"
+        ));
+    }
     out.push_str("| event | records | MB | label | median ms | min ms | p90 ms | CPU ms | init ms | peak RSS MiB | median ratio | min ratio | CPU ratio | init ratio | RSS ratio |\n");
     out.push_str("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for k in &keys {
         let group: Vec<&Value> = rows.iter().filter(|r| &key(r) == k).collect();
-        let base = group.iter().find(|r| label(r) == baseline).copied();
-        let mut ordered: Vec<&Value> = base.into_iter().collect();
-        ordered.extend(
-            group
+        // Labels in order of appearance, the baseline first.
+        let mut labels: Vec<String> = vec![baseline.clone()];
+        for r in &group {
+            if !labels.contains(&label(r)) {
+                labels.push(label(r));
+            }
+        }
+        let base: Vec<&Value> = group
+            .iter()
+            .filter(|r| label(r) == baseline)
+            .copied()
+            .collect();
+        for l in &labels {
+            let mine: Vec<&Value> = group.iter().filter(|r| &label(r) == l).copied().collect();
+            if mine.is_empty() {
+                continue;
+            }
+            // This label's value over its rounds, and its ratio to the
+            // baseline's row of the same round (the one baseline row when
+            // there are no rounds).
+            let agg = |f: &str| median(mine.iter().filter_map(|r| num(r, f)).collect());
+            let ratios = |f: &str| -> Vec<f64> {
+                mine.iter()
+                    .filter_map(|r| {
+                        let b = base
+                            .iter()
+                            .find(|b| round(b) == round(r))
+                            .or(base.first())?;
+                        let (v, b) = (num(r, f)?, num(b, f)?);
+                        (b > 0.0).then_some(v / b)
+                    })
+                    .collect()
+            };
+            let rss_mib = mine
                 .iter()
-                .filter(|r| !base.is_some_and(|b| std::ptr::eq(b, **r)))
-                .copied(),
-        );
-        for r in ordered {
-            let b = |f: &str| base.and_then(|b| num(b, f));
-            let rss_mib = num(r, "peak_rss_kb").map(|kb| kb / 1024.0);
+                .filter_map(|r| num(r, "peak_rss_kb"))
+                .reduce(f64::max)
+                .map(|kb| kb / 1024.0);
             let ev = if k.2.is_empty() {
                 "-".to_owned()
             } else {
                 k.2.clone()
             };
+            let min_ms = mine
+                .iter()
+                .filter_map(|r| num(r, "min_ms"))
+                .reduce(f64::min);
             out.push_str(&format!(
                 "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 ev,
                 k.0,
                 k.1 as f64 / 1e6,
-                label(r),
-                fmt_ms(num(r, "median_ms")),
-                fmt_ms(num(r, "min_ms")),
-                fmt_ms(num(r, "p90_ms")),
-                fmt_ms(num(r, "cpu_ms")),
-                fmt_ms(num(r, "init_ms")),
+                l,
+                fmt_ms(agg("median_ms")),
+                fmt_ms(min_ms),
+                fmt_ms(agg("p90_ms")),
+                fmt_ms(agg("cpu_ms")),
+                fmt_ms(agg("init_ms")),
                 rss_mib.map(|m| format!("{m:.1}")).unwrap_or("n/a".into()),
-                ratio(num(r, "median_ms"), b("median_ms")),
-                ratio(num(r, "min_ms"), b("min_ms")),
-                ratio(num(r, "cpu_ms"), b("cpu_ms")),
-                ratio(num(r, "init_ms"), b("init_ms")),
-                ratio(num(r, "peak_rss_kb"), b("peak_rss_kb")),
+                ratio_cell(&ratios("median_ms"), rounds > 1),
+                ratio_cell(&ratios("min_ms"), false),
+                ratio_cell(&ratios("cpu_ms"), false),
+                ratio_cell(&ratios("init_ms"), false),
+                ratio_cell(&ratios("peak_rss_kb"), false),
             ));
+        }
+    }
+    if !pairs.is_empty() {
+        out.push('\n');
+    }
+    for pair in pairs {
+        let Some((a, b)) = pair.split_once('/') else {
+            bail!("--pair {pair:?}: expected A/B");
+        };
+        for k in &keys {
+            let of = |l: &str| -> Vec<&Value> {
+                rows.iter()
+                    .filter(|r| &key(r) == k && label(r) == l)
+                    .collect()
+            };
+            let (num_rows, den_rows) = (of(a), of(b));
+            let ratios: Vec<f64> = num_rows
+                .iter()
+                .filter_map(|r| {
+                    let d = den_rows
+                        .iter()
+                        .find(|d| round(d) == round(r))
+                        .or(den_rows.first())?;
+                    let (x, y) = (num(r, "median_ms")?, num(d, "median_ms")?);
+                    (y > 0.0).then_some(x / y)
+                })
+                .collect();
+            if !ratios.is_empty() {
+                out.push_str(&format!(
+                    "{}: `{a}` / `{b}`, median time: {}\n",
+                    if k.2.is_empty() { "-" } else { &k.2 },
+                    ratio_cell(&ratios, true)
+                ));
+            }
         }
     }
     Ok(out)

@@ -54,6 +54,10 @@ struct Args {
     /// Label of the result line.
     #[arg(long = "name")]
     name: Option<String>,
+    /// Round of the result line: `--compare` pairs each row with the
+    /// baseline's row of the same round and reports the median ratio.
+    #[arg(long)]
+    round: Option<u32>,
     /// Extra environment for the function, K=V (repeatable; overrides the defaults).
     #[arg(long = "env", value_parser = parse_kv)]
     env: Vec<(String, String)>,
@@ -88,6 +92,10 @@ struct Args {
     /// Label whose rows are the 1x of the ratios (default: the first line's).
     #[arg(long)]
     baseline: Option<String>,
+    /// With `--compare`: also how many times slower label A is than B
+    /// (median time, round by round), as `A/B` (repeatable).
+    #[arg(long = "pair")]
+    pairs: Vec<String>,
     /// The function command and its arguments (after `--`).
     cmd: Vec<String>,
 }
@@ -272,6 +280,7 @@ async fn run(args: Args) -> anyhow::Result<Value> {
     let p90 = sorted[((n as f64 * 0.9).ceil() as usize).clamp(1, n) - 1];
     let mut out = json!({
         "label": label,
+        "round": args.round,
         "event": Path::new(&event_path).file_name().map(|f| f.to_string_lossy().into_owned()),
         "event_bytes": event_bytes,
         "records": records,
@@ -302,7 +311,7 @@ async fn run(args: Args) -> anyhow::Result<Value> {
 fn main() -> ExitCode {
     let args = Args::parse();
     if !args.compare.is_empty() {
-        return match compare::table(&args.compare, args.baseline.as_deref()) {
+        return match compare::table(&args.compare, args.baseline.as_deref(), &args.pairs) {
             Ok(t) => {
                 print!("{t}");
                 ExitCode::SUCCESS
