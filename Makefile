@@ -45,8 +45,9 @@ lint:
 bench-compare: ## Side by side with Powertools: same event, same Runtime API, same run
 	scripts/bench-compare.sh
 
-bench: ## Throughput benchmarks (criterion)
+bench: ## Throughput benchmarks (criterion), then the in-process targets interleaved
 	cargo bench -p msk-dlq --bench batch
+	cargo bench -p msk-dlq --bench roofline
 
 events: ## Regenerate the sample events
 	python3 scripts/make_sample_events.py

@@ -2,42 +2,19 @@
 //! processing path with a no-op handler and with one that reads every key
 //! and value, and the response. Run: `make bench`.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::{invoke, settings, Accept, ReadAll};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use msk_dlq::sink::NoSink;
 use msk_dlq::testing::synthetic_event;
 use msk_dlq::{
-    decode_event, decode_event_body, BatchResponse, Consumer, ConsumerSettings, HandlerError,
-    KafkaRecord, PartitionOrder as Ordering, RecordContext, RecordHandler,
+    decode_event, decode_event_body, BatchResponse, Consumer, HandlerError, KafkaRecord,
+    PartitionOrder as Ordering, RecordContext, RecordHandler,
 };
-
-fn settings(order: Ordering) -> ConsumerSettings {
-    let mut s = ConsumerSettings::default();
-    s.order = order;
-    s.breaker.threshold = 0;
-    s
-}
-
-struct Accept;
-
-impl RecordHandler for Accept {
-    async fn handle(&self, _: &KafkaRecord, _: &RecordContext) -> Result<(), HandlerError> {
-        Ok(())
-    }
-}
-
-/// Reads every key and value (each decoded from base64 on first use).
-struct ReadAll;
-
-impl RecordHandler for ReadAll {
-    async fn handle(&self, r: &KafkaRecord, _: &RecordContext) -> Result<(), HandlerError> {
-        let n = r.key().map_or(0, <[u8]>::len) + r.value().map_or(0, <[u8]>::len);
-        std::hint::black_box(n);
-        Ok(())
-    }
-}
 
 /// Every 10th record fails permanently: exercises the failure path.
 struct TenPercentBad;
@@ -113,43 +90,10 @@ fn process(c: &mut Criterion) {
 }
 
 /// The whole in-process path next to two references on the same 10,000-
-/// record event: the fastest pass these crates allow (serde_json borrowing
-/// only keys and values, SIMD base64 into one reused buffer) and what a
-/// naive Rust consumer writes (`aws_lambda_events::KafkaEvent`, then base64
-/// of every key and value).
-/// The Lambda path: the body as received, decoded, processed, and the
-/// response serialized.
-fn invoke<H: RecordHandler>(
-    rt: &tokio::runtime::Runtime,
-    consumer: &Consumer<H>,
-    body: &bytes::Bytes,
-) -> String {
-    let batch = decode_event_body(body).unwrap();
-    let r = rt.block_on(consumer.process(
-        &batch,
-        tokio::time::Instant::now() + Duration::from_secs(600),
-        1_700_000_000_000,
-    ));
-    serde_json::to_string(&BatchResponse::from_report(&r)).unwrap()
-}
-
+/// record event: the fastest pass these crates allow ([`common::floor`])
+/// and what a naive Rust consumer writes ([`common::aws_lambda_events`]).
+/// `benches/roofline.rs` runs the same cases interleaved.
 fn roofline(c: &mut Criterion) {
-    use base64::Engine as _;
-    use std::collections::HashMap;
-
-    #[derive(serde::Deserialize)]
-    struct RoofEvent<'a> {
-        #[serde(borrow)]
-        records: HashMap<&'a str, Vec<RoofRecord<'a>>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct RoofRecord<'a> {
-        #[serde(borrow, default)]
-        key: Option<&'a str>,
-        #[serde(borrow, default)]
-        value: Option<&'a str>,
-    }
-
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -159,8 +103,8 @@ fn roofline(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("roofline-{records}"));
         g.throughput(Throughput::Elements(records as u64));
         let body = bytes::Bytes::from(ev.clone());
-        let no_op = Consumer::new(Accept, settings(Ordering::Ordered), Arc::new(NoSink));
-        let read_all = Consumer::new(ReadAll, settings(Ordering::Ordered), Arc::new(NoSink));
+        let no_op = common::consumer(Accept);
+        let read_all = common::consumer(ReadAll);
         g.bench_function("msk-dlq decode+process+response", |b| {
             b.iter(|| invoke(&rt, &no_op, &body))
         });
@@ -169,40 +113,10 @@ fn roofline(c: &mut Criterion) {
         });
         g.bench_function("floor: borrowed parse + SIMD base64", |b| {
             let mut buf = vec![0u8; 4096];
-            b.iter(|| {
-                let e: RoofEvent<'_> = serde_json::from_str(&ev).unwrap();
-                let mut n = 0usize;
-                for list in e.records.values() {
-                    for r in list {
-                        for text in [r.key, r.value].into_iter().flatten() {
-                            let out = base64_simd::Out::from_slice(&mut buf[..]);
-                            n += base64_simd::STANDARD
-                                .decode(text.as_bytes(), out)
-                                .unwrap()
-                                .len();
-                        }
-                    }
-                }
-                n
-            })
+            b.iter(|| common::floor(&ev, &mut buf))
         });
         g.bench_function("aws_lambda_events KafkaEvent + base64", |b| {
-            b.iter(|| {
-                let e: aws_lambda_events::event::kafka::KafkaEvent =
-                    serde_json::from_str(&ev).unwrap();
-                let mut n = 0usize;
-                for list in e.records.values() {
-                    for r in list {
-                        for text in [&r.key, &r.value].into_iter().flatten() {
-                            n += base64::engine::general_purpose::STANDARD
-                                .decode(text)
-                                .unwrap()
-                                .len();
-                        }
-                    }
-                }
-                n
-            })
+            b.iter(|| common::aws_lambda_events(&ev))
         });
         g.finish();
     }
