@@ -25,7 +25,8 @@ compile_error!(
 /// The SDK settings from the environment.
 pub async fn sdk_config() -> SdkConfig {
     let loader = aws_config::defaults(BehaviorVersion::latest());
-    // Also used by the credential chain's own calls (STS, SSO).
+    // Also used by the credential chain's own calls (STS, SSO). Unlike the
+    // SDK's default client, this one takes no proxy from the environment.
     #[cfg(feature = "tls-ring")]
     let loader = loader.http_client(
         aws_smithy_http_client::Builder::new()
