@@ -23,6 +23,34 @@ fn fmt_ms(v: Option<f64>) -> String {
     }
 }
 
+fn round(v: &Value) -> Option<u64> {
+    v["round"].as_u64()
+}
+
+/// `field` of each of `rows` over that of the `base` row of the same round
+/// (the first base row for a row without a round).
+fn same_round_ratios(rows: &[&Value], base: &[&Value], field: &str) -> Vec<f64> {
+    rows.iter()
+        .filter_map(|r| {
+            let b = base
+                .iter()
+                .find(|b| round(b) == round(r))
+                .or(base.first())?;
+            let (v, b) = (num(r, field)?, num(b, field)?);
+            (b > 0.0).then_some(v / b)
+        })
+        .collect()
+}
+
+/// An event's name in the table: its file name, or "-".
+fn event_name(k: &(u64, u64, String)) -> &str {
+    if k.2.is_empty() {
+        "-"
+    } else {
+        &k.2
+    }
+}
+
 fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
@@ -100,7 +128,6 @@ pub fn table(
     keys.sort();
     keys.dedup();
 
-    let round = |v: &Value| v["round"].as_u64();
     let rounds = rows.iter().filter_map(round).max().unwrap_or(0);
 
     let mut out = String::new();
@@ -140,35 +167,19 @@ pub fn table(
             // baseline's row of the same round (the one baseline row when
             // there are no rounds).
             let agg = |f: &str| median(mine.iter().filter_map(|r| num(r, f)).collect());
-            let ratios = |f: &str| -> Vec<f64> {
-                mine.iter()
-                    .filter_map(|r| {
-                        let b = base
-                            .iter()
-                            .find(|b| round(b) == round(r))
-                            .or(base.first())?;
-                        let (v, b) = (num(r, f)?, num(b, f)?);
-                        (b > 0.0).then_some(v / b)
-                    })
-                    .collect()
-            };
+            let ratios = |f: &str| same_round_ratios(&mine, &base, f);
             let rss_mib = mine
                 .iter()
                 .filter_map(|r| num(r, "peak_rss_kb"))
                 .reduce(f64::max)
                 .map(|kb| kb / 1024.0);
-            let ev = if k.2.is_empty() {
-                "-".to_owned()
-            } else {
-                k.2.clone()
-            };
             let min_ms = mine
                 .iter()
                 .filter_map(|r| num(r, "min_ms"))
                 .reduce(f64::min);
             out.push_str(&format!(
                 "| {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                ev,
+                event_name(k),
                 k.0,
                 k.1 as f64 / 1e6,
                 l,
@@ -199,22 +210,11 @@ pub fn table(
                     .filter(|r| &key(r) == k && label(r) == l)
                     .collect()
             };
-            let (num_rows, den_rows) = (of(a), of(b));
-            let ratios: Vec<f64> = num_rows
-                .iter()
-                .filter_map(|r| {
-                    let d = den_rows
-                        .iter()
-                        .find(|d| round(d) == round(r))
-                        .or(den_rows.first())?;
-                    let (x, y) = (num(r, "median_ms")?, num(d, "median_ms")?);
-                    (y > 0.0).then_some(x / y)
-                })
-                .collect();
+            let ratios = same_round_ratios(&of(a), &of(b), "median_ms");
             if !ratios.is_empty() {
                 out.push_str(&format!(
                     "{}: `{a}` / `{b}`, median time: {}\n",
-                    if k.2.is_empty() { "-" } else { &k.2 },
+                    event_name(k),
                     ratio_cell(&ratios, true)
                 ));
             }
