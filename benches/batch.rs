@@ -4,15 +4,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{invoke, settings, Accept, ReadAll};
+use common::{consumer, invoke, process as run, Accept, ReadAll};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use msk_dlq::sink::NoSink;
 use msk_dlq::testing::synthetic_event;
 use msk_dlq::{
-    decode_event, decode_event_body, BatchResponse, Consumer, HandlerError, KafkaRecord,
+    decode_event, decode_event_body, BatchResponse, HandlerError, KafkaRecord,
     PartitionOrder as Ordering, RecordContext, RecordHandler,
 };
 
@@ -60,29 +58,15 @@ fn process(c: &mut Criterion) {
         ("ordered", Ordering::Ordered),
         ("independent", Ordering::Independent),
     ] {
-        let p = Consumer::new(Accept, settings(ordering), Arc::new(NoSink));
+        let p = consumer(Accept, ordering);
         g.bench_function(format!("10k-ok-{name}"), |b| {
-            b.iter(|| {
-                rt.block_on(p.process(
-                    &batch,
-                    tokio::time::Instant::now() + Duration::from_secs(600),
-                    1_700_000_000_000,
-                ))
-            })
+            b.iter(|| run(&rt, &p, &batch))
         });
     }
-    let p = Consumer::new(
-        TenPercentBad,
-        settings(Ordering::Independent),
-        Arc::new(NoSink),
-    );
+    let p = consumer(TenPercentBad, Ordering::Independent);
     g.bench_function("10k-10pct-failed-with-response", |b| {
         b.iter(|| {
-            let r = rt.block_on(p.process(
-                &batch,
-                tokio::time::Instant::now() + Duration::from_secs(600),
-                1_700_000_000_000,
-            ));
+            let r = run(&rt, &p, &batch);
             serde_json::to_string(&BatchResponse::from_report(&r)).unwrap()
         })
     });
@@ -103,8 +87,8 @@ fn roofline(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("roofline-{records}"));
         g.throughput(Throughput::Elements(records as u64));
         let body = bytes::Bytes::from(ev.clone());
-        let no_op = common::consumer(Accept);
-        let read_all = common::consumer(ReadAll);
+        let no_op = consumer(Accept, Ordering::Ordered);
+        let read_all = consumer(ReadAll, Ordering::Ordered);
         g.bench_function("msk-dlq decode+process+response", |b| {
             b.iter(|| invoke(&rt, &no_op, &body))
         });

@@ -40,7 +40,7 @@ fn main() {
         .unwrap();
     let ev = synthetic_event("orders", 10_000, 8, 300);
     let body = bytes::Bytes::from(ev.clone());
-    let consumer = common::consumer(Accept);
+    let consumer = common::consumer(Accept, msk_dlq::PartitionOrder::Ordered);
     let mut buf = vec![0u8; 4096];
     let mut cases: [(&str, Case<'_>); 3] = [
         (

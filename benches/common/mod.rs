@@ -6,18 +6,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use base64::Engine as _;
+use msk_dlq::consumer::BatchReport;
+use msk_dlq::event::Batch;
 use msk_dlq::sink::NoSink;
 use msk_dlq::{
     decode_event_body, BatchResponse, Consumer, ConsumerSettings, HandlerError, KafkaRecord,
-    PartitionOrder as Ordering, RecordContext, RecordHandler,
+    PartitionOrder, RecordContext, RecordHandler,
 };
-
-pub fn settings(order: Ordering) -> ConsumerSettings {
-    let mut s = ConsumerSettings::default();
-    s.order = order;
-    s.breaker.threshold = 0;
-    s
-}
 
 pub struct Accept;
 
@@ -38,13 +33,25 @@ impl RecordHandler for ReadAll {
     }
 }
 
-/// A consumer without a sink, records in order.
-pub fn consumer<H: RecordHandler>(handler: H) -> Consumer<H> {
-    Consumer::new(
-        handler,
-        settings(Ordering::Ordered),
-        std::sync::Arc::new(NoSink),
-    )
+/// A consumer without a sink or circuit breaker.
+pub fn consumer<H: RecordHandler>(handler: H, order: PartitionOrder) -> Consumer<H> {
+    let mut s = ConsumerSettings::default();
+    s.order = order;
+    s.breaker.threshold = 0;
+    Consumer::new(handler, s, std::sync::Arc::new(NoSink))
+}
+
+/// `batch` processed with ten minutes to go.
+pub fn process<H: RecordHandler>(
+    rt: &tokio::runtime::Runtime,
+    consumer: &Consumer<H>,
+    batch: &Batch,
+) -> BatchReport {
+    rt.block_on(consumer.process(
+        batch,
+        tokio::time::Instant::now() + Duration::from_secs(600),
+        1_700_000_000_000,
+    ))
 }
 
 /// The Lambda path: the body as received, decoded, processed, and the
@@ -55,11 +62,7 @@ pub fn invoke<H: RecordHandler>(
     body: &bytes::Bytes,
 ) -> String {
     let batch = decode_event_body(body).unwrap();
-    let r = rt.block_on(consumer.process(
-        &batch,
-        tokio::time::Instant::now() + Duration::from_secs(600),
-        1_700_000_000_000,
-    ));
+    let r = process(rt, consumer, &batch);
     serde_json::to_string(&BatchResponse::from_report(&r)).unwrap()
 }
 
