@@ -30,58 +30,82 @@ use crate::record::{
 /// `body`, when given, holds `json`: base64 texts borrowed from it are left
 /// there.
 pub(super) fn decode(json: &str, body: Option<&Bytes>) -> Option<Batch> {
-    // Decoded keys and values are 3/4 of their text and headers about as
-    // long as theirs: a buffer the size of the event hardly ever grows, and
-    // the pages the records leave empty are never touched.
-    let mut state = State {
-        out: Out {
-            // Left in the body, keys and values need no room here.
-            buf: Vec::with_capacity(if body.is_some() { 0 } else { json.len() }),
-            body: body.map(|b| BodyRange {
-                start: b.as_ptr() as usize,
-                len: b.len(),
-            }),
-        },
-        records: StoreBuilder::default(),
-        partitions: Vec::new(),
-    };
+    let mut state = State::new(json, body);
     let mut de = serde_json::Deserializer::from_str(json);
     let header = EventSeed(&mut state).deserialize(&mut de).ok()?;
     de.end().ok()?;
     finish(header, state, body)
 }
 
-struct State {
-    out: Out,
+/// A batch being read: its records, their partitions, and the buffer of
+/// what was decoded.
+pub(super) struct State {
+    pub(super) out: Out,
     // Records are stored as they are read; `finish` gives the store its
     // frozen buffers and the partitions their records.
-    records: StoreBuilder,
-    partitions: Vec<Partition>,
+    pub(super) records: StoreBuilder,
+    pub(super) partitions: Vec<Partition>,
+}
+
+impl State {
+    /// An empty batch for `json`, held in `body` when that is given.
+    pub(super) fn new(json: &str, body: Option<&Bytes>) -> Self {
+        // Decoded keys and values are 3/4 of their text and headers about
+        // as long as theirs: a buffer the size of the event hardly ever
+        // grows, and the pages the records leave empty are never touched.
+        State {
+            out: Out {
+                // Left in the body, keys and values need no room here.
+                buf: Vec::with_capacity(if body.is_some() { 0 } else { json.len() }),
+                body: body.map(|b| BodyRange {
+                    start: b.as_ptr() as usize,
+                    len: b.len(),
+                }),
+            },
+            records: StoreBuilder::default(),
+            partitions: Vec::new(),
+        }
+    }
+
+    /// The index of the partition `key`, added if new: a key met again
+    /// continues its partition, as in the exact decoder.
+    pub(super) fn partition(&mut self, key: &str) -> usize {
+        match self.partitions.iter().position(|p| *p.key == *key) {
+            Some(i) => i,
+            None => {
+                self.partitions.push(Partition {
+                    key: Arc::from(key),
+                    records: Vec::new(),
+                });
+                self.partitions.len() - 1
+            }
+        }
+    }
 }
 
 /// A partition key and the store indexes of its records, in order.
-struct Partition {
+pub(super) struct Partition {
     key: Arc<str>,
-    records: Vec<usize>,
+    pub(super) records: Vec<usize>,
 }
 
 /// Where decoded bytes go, and the body base64 texts may stay in.
-struct Out {
-    buf: Vec<u8>,
-    body: Option<BodyRange>,
+pub(super) struct Out {
+    pub(super) buf: Vec<u8>,
+    pub(super) body: Option<BodyRange>,
 }
 
 /// The body's place in memory: a text borrowed from it is found by its
 /// address (no pointer is dereferenced).
 #[derive(Clone, Copy)]
-struct BodyRange {
+pub(super) struct BodyRange {
     start: usize,
     len: usize,
 }
 
 impl BodyRange {
     /// Where `text` lies in the body, if it does.
-    fn of(self, text: &str) -> Option<Range<usize>> {
+    pub(super) fn of(self, text: &str) -> Option<Range<usize>> {
         let start = (text.as_ptr() as usize).checked_sub(self.start)?;
         let end = start.checked_add(text.len())?;
         (end <= self.len).then_some(start..end)
@@ -90,14 +114,15 @@ impl BodyRange {
 
 /// What the event says besides its records.
 #[derive(Default)]
-struct Header {
-    event_source: Option<String>,
-    event_source_arn: Option<String>,
-    bootstrap_servers: Option<String>,
-    records: bool,
+pub(super) struct Header {
+    pub(super) event_source: Option<String>,
+    pub(super) event_source_arn: Option<String>,
+    pub(super) bootstrap_servers: Option<String>,
+    pub(super) records: bool,
 }
 
-fn finish(header: Header, state: State, body: Option<&Bytes>) -> Option<Batch> {
+/// The batch of a fully read event.
+pub(super) fn finish(header: Header, state: State, body: Option<&Bytes>) -> Option<Batch> {
     if !header.records {
         return None;
     }
@@ -194,18 +219,7 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
     fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<(), M::Error> {
         let state = self.0;
         while let Some(Text(key)) = m.next_key::<Text<'de>>()? {
-            // A key met again continues its partition, as in the exact
-            // decoder.
-            let index = match state.partitions.iter().position(|p| *p.key == *key) {
-                Some(i) => i,
-                None => {
-                    state.partitions.push(Partition {
-                        key: Arc::from(key.as_ref()),
-                        records: Vec::new(),
-                    });
-                    state.partitions.len() - 1
-                }
-            };
+            let index = state.partition(&key);
             m.next_value_seed(PartitionSeed {
                 out: &mut state.out,
                 store: &mut state.records,
@@ -618,6 +632,26 @@ mod tests {
                         prop_assert_eq!(&fast, &exact);
                     }
                     None => prop_assert!(faults > 0, "a well-formed event left the fast path: {}", json),
+                }
+            }
+            // The reader of Lambda's form takes every event without a fault,
+            // escapes, unknown fields or schema metadata, with or without
+            // whitespace, and decodes it as the exact decoder does.
+            let plain = faults == 0
+                && specs.iter().all(|s| {
+                    !s.escaped
+                        && !s.extra
+                        && !s.metadata
+                        && s.headers.iter().flatten().all(|(n, _)| !n.contains(['\\', '"']))
+                });
+            let spaced = json.replace(',', " ,\n").replace("\":", "\" :\t");
+            for text in [json.clone(), spaced] {
+                let exact = decode_exact(&text).expect("a Kafka event");
+                let body = bytes::Bytes::from(text.clone());
+                let in_body = std::str::from_utf8(&body).expect("UTF-8");
+                match super::super::scan::decode(in_body, &body) {
+                    Some(scanned) => prop_assert_eq!(&scanned, &exact),
+                    None => prop_assert!(!plain, "a plain event left the reader: {}", text),
                 }
             }
         }

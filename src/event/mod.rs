@@ -6,9 +6,15 @@
 //! These borrowing wire types keep the raw integers, decode one record at a
 //! time, and turn a record that cannot be decoded into a [`MalformedRecord`]
 //! that keeps its JSON exactly as received.
+//!
+//! Three decoders, tried in turn, give the same batch: a reader of the body
+//! in the exact form Lambda writes (`scan`, no general JSON parser), a
+//! one-pass serde decoder for any well-formed event (`fast`), and the exact
+//! decoder that can say which record is bad and why (`wire`).
 
 mod fast;
 mod headers;
+mod scan;
 mod shape;
 mod wire;
 

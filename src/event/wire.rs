@@ -345,9 +345,12 @@ pub(super) fn decode_body(body: &Bytes) -> Result<Batch, EventError> {
     decode_in(json, Some(body))
 }
 
-/// The fast decoder, and the exact one for what it does not take; `body`,
-/// when given, holds `json`.
+/// The first decoder that takes the event: the body in Lambda's form, the
+/// one-pass one, the exact one; `body`, when given, holds `json`.
 fn decode_in(json: &str, body: Option<&Bytes>) -> Result<Batch, EventError> {
+    if let Some(batch) = body.and_then(|b| super::scan::decode(json, b)) {
+        return Ok(batch);
+    }
     match super::fast::decode(json, body) {
         Some(batch) => Ok(batch),
         None => decode_exact(json),

@@ -1,0 +1,401 @@
+//! The invocation body in Lambda's own form, read without a general JSON
+//! parser. Lambda writes every Kafka event the same way: an object of
+//! source fields and `records`, each record with the same eight fields,
+//! strings without escapes, integers without fraction or exponent. This
+//! reader takes exactly that (any field order, any whitespace) and gives
+//! `None` for anything else, which the serde decoders then read: schema
+//! metadata, unknown fields, escapes, duplicates, a number serde would
+//! judge. A base64 text ends at the first quote (an escape or control
+//! character in it fails the base64 check that follows), so the bulk of
+//! the body is crossed by `memchr` and checked by SIMD. Nothing recurses.
+//! Whatever it takes decodes to the batch the exact decoder gives (tested
+//! against it).
+
+use std::ops::Range;
+
+use bytes::Bytes;
+
+use super::fast::{finish, Header, State};
+use super::Batch;
+use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts, StoreBuilder};
+
+/// The batch, when `json` (held in `body`) is in Lambda's form.
+pub(super) fn decode(json: &str, body: &Bytes) -> Option<Batch> {
+    let mut state = State::new(json, Some(body));
+    // Where `json` starts in the body: texts are kept by their place there.
+    let base = state.out.body?.of(json)?.start;
+    let mut r = Reader { text: json, at: 0 };
+    let header = event(&mut r, &mut state, base)?;
+    if r.peek().is_some() {
+        return None;
+    }
+    finish(header, state, Some(body))
+}
+
+/// A position in the text; every read moves past what it took, or fails.
+struct Reader<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// The next byte after whitespace, not taken.
+    fn peek(&mut self) -> Option<u8> {
+        let s = self.text.as_bytes();
+        while let Some(&b) = s.get(self.at) {
+            if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+                return Some(b);
+            }
+            self.at += 1;
+        }
+        None
+    }
+
+    /// Takes `b`, after whitespace.
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.at += 1)
+    }
+
+    /// Takes `end` if it comes next (after whitespace).
+    fn close(&mut self, end: u8) -> Option<bool> {
+        let closed = self.peek()? == end;
+        if closed {
+            self.at += 1;
+        }
+        Some(closed)
+    }
+
+    /// After an element: `true` for a `,`, `false` for `end`.
+    fn more(&mut self, end: u8) -> Option<bool> {
+        match self.peek()? {
+            b',' => {
+                self.at += 1;
+                Some(true)
+            }
+            b if b == end => {
+                self.at += 1;
+                Some(false)
+            }
+            _ => None,
+        }
+    }
+
+    /// `null`, or what `read` takes.
+    fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        self.peek()?;
+        if self.text.as_bytes().get(self.at..)?.starts_with(b"null") {
+            self.at += 4;
+            return Some(None);
+        }
+        read(self).map(Some)
+    }
+
+    /// A string without escapes or control characters.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let s = self.text.as_bytes().get(start..)?;
+        let len = s
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if s.get(len) != Some(&b'"') {
+            return None;
+        }
+        self.at = start + len + 1;
+        // Both ends are next to ASCII quotes: character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    /// The bytes of a string up to its first quote; the caller checks them.
+    fn raw_string(&mut self) -> Option<Range<usize>> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let len = memchr::memchr(b'"', self.text.as_bytes().get(start..)?)?;
+        self.at = start + len + 1;
+        Some(start..start + len)
+    }
+
+    /// Digits without a leading zero, sign, fraction or exponent.
+    fn natural(&mut self) -> Option<u64> {
+        let s = self.text.as_bytes();
+        let start = self.at;
+        let mut n: u64 = 0;
+        while let Some(&b) = s.get(self.at).filter(|b| b.is_ascii_digit()) {
+            n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && s.get(start) == Some(&b'0');
+        let float = matches!(s.get(self.at), Some(b'.' | b'e' | b'E'));
+        (digits > 0 && !leading_zero && !float).then_some(n)
+    }
+
+    /// An integer; `-0` is left to serde.
+    fn integer(&mut self) -> Option<i64> {
+        if self.peek()? == b'-' {
+            self.at += 1;
+            let n = i64::try_from(self.natural()?).ok()?;
+            return (n != 0).then_some(-n);
+        }
+        i64::try_from(self.natural()?).ok()
+    }
+
+    /// An integer that is not negative.
+    fn unsigned<T: TryFrom<u64>>(&mut self) -> Option<T> {
+        self.peek()?;
+        T::try_from(self.natural()?).ok()
+    }
+}
+
+/// Sets a field met for the first time; a repeated one is for serde.
+fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
+    slot.is_none().then(|| *slot = Some(value))
+}
+
+/// The event object, its records read into `state`.
+fn event(r: &mut Reader<'_>, state: &mut State, base: usize) -> Option<Header> {
+    r.eat(b'{')?;
+    let (mut source, mut arn, mut servers) = (None, None, None);
+    let mut records = false;
+    if !r.close(b'}')? {
+        loop {
+            let key = r.string()?;
+            r.eat(b':')?;
+            match key {
+                "eventSource" => once(&mut source, r.nullable(Reader::string)?)?,
+                "eventSourceArn" => once(&mut arn, r.nullable(Reader::string)?)?,
+                "bootstrapServers" => once(&mut servers, r.nullable(Reader::string)?)?,
+                "records" if !records => {
+                    partitions(r, state, base)?;
+                    records = true;
+                }
+                _ => return None,
+            }
+            if !r.more(b'}')? {
+                break;
+            }
+        }
+    }
+    let owned = |s: Option<Option<&str>>| s.flatten().map(str::to_owned);
+    Some(Header {
+        event_source: owned(source),
+        event_source_arn: owned(arn),
+        bootstrap_servers: owned(servers),
+        records,
+    })
+}
+
+/// The `records` object: `<topic>-<partition>` keys and their lists.
+fn partitions(r: &mut Reader<'_>, state: &mut State, base: usize) -> Option<()> {
+    r.eat(b'{')?;
+    if r.close(b'}')? {
+        return Some(());
+    }
+    loop {
+        let key = r.string()?;
+        r.eat(b':')?;
+        let index = state.partition(key);
+        r.eat(b'[')?;
+        // The records of a partition share one topic name.
+        let mut topic = None;
+        if !r.close(b']')? {
+            loop {
+                let out = &mut state.out.buf;
+                let record = record(r, out, &mut state.records, &mut topic, base)?;
+                state.partitions.get_mut(index)?.records.push(record);
+                if !r.more(b']')? {
+                    break;
+                }
+            }
+        }
+        if !r.more(b'}')? {
+            return Some(());
+        }
+    }
+}
+
+/// One record, stored; its index in the store.
+fn record(
+    r: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+    store: &mut StoreBuilder,
+    shared: &mut Option<std::sync::Arc<str>>,
+    base: usize,
+) -> Option<usize> {
+    r.eat(b'{')?;
+    let mut topic = None;
+    let mut partition: Option<i32> = None;
+    let mut offset: Option<i64> = None;
+    let mut timestamp = None;
+    let mut kind = None;
+    let mut key = None;
+    let mut value = None;
+    let mut headers = None;
+    if r.close(b'}')? {
+        return None;
+    }
+    loop {
+        let field = r.string()?;
+        r.eat(b':')?;
+        match field {
+            "topic" => once(&mut topic, r.string()?)?,
+            "partition" => once(&mut partition, r.unsigned()?)?,
+            "offset" => once(&mut offset, r.unsigned()?)?,
+            "timestamp" => once(&mut timestamp, r.nullable(Reader::integer)?)?,
+            "timestampType" => once(&mut kind, r.nullable(Reader::string)?)?,
+            "key" => once(&mut key, payload(r, store, base)?)?,
+            "value" => once(&mut value, payload(r, store, base)?)?,
+            "headers" => once(&mut headers, r.nullable(|r| header_list(r, out))?)?,
+            _ => return None,
+        }
+        if !r.more(b'}')? {
+            break;
+        }
+    }
+    Some(store.push(RecordParts {
+        topic: shared_topic(shared, topic?),
+        partition: partition?,
+        offset: offset?,
+        timestamp: timestamp.flatten(),
+        timestamp_type: kind.flatten().map(timestamp_type),
+        key: key.flatten(),
+        value: value.flatten(),
+        headers: headers.flatten().unwrap_or(0..0),
+        key_schema: None,
+        value_schema: None,
+    }))
+}
+
+/// A canonical base64 key or value, or null: left in the body.
+fn payload(r: &mut Reader<'_>, store: &mut StoreBuilder, base: usize) -> Option<Option<Payload>> {
+    r.nullable(|r| {
+        let text = r.raw_string()?;
+        let bytes = r.text.as_bytes().get(text.clone())?;
+        let b64 = base64_simd::STANDARD;
+        b64.check(bytes).ok()?;
+        let len = b64.decoded_length(bytes).ok()?;
+        Some(store.base64(base + text.start..base + text.end, len))
+    })
+}
+
+/// `headers`: `{name: [bytes]}` objects, appended to `out` in the form of
+/// [`compact`], as the serde decoders write them.
+fn header_list(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Option<Range<usize>> {
+    r.eat(b'[')?;
+    let start = out.len();
+    if r.close(b']')? {
+        return Some(start..start);
+    }
+    loop {
+        r.eat(b'{')?;
+        if !r.close(b'}')? {
+            loop {
+                let name = r.string()?;
+                r.eat(b':')?;
+                let at = compact::push_name(out, name)?;
+                r.eat(b'[')?;
+                if !r.close(b']')? {
+                    loop {
+                        // Signed Java bytes, or unsigned ones.
+                        out.push(match r.integer()? {
+                            b @ -128..=-1 => (b as i8) as u8,
+                            b @ 0..=255 => b as u8,
+                            _ => return None,
+                        });
+                        if !r.more(b']')? {
+                            break;
+                        }
+                    }
+                }
+                compact::finish_value(out, at)?;
+                if !r.more(b'}')? {
+                    break;
+                }
+            }
+        }
+        if !r.more(b']')? {
+            return Some(start..out.len());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::decode_exact;
+
+    fn scan(json: &str) -> Option<super::Batch> {
+        let body = bytes::Bytes::from(json.to_owned());
+        super::decode(std::str::from_utf8(&body).expect("UTF-8"), &body)
+    }
+
+    fn event(record: &str) -> String {
+        format!(r#"{{"eventSource":"aws:kafka","records":{{"t-0":[{record}]}}}}"#)
+    }
+
+    #[test]
+    fn takes_lambdas_form() {
+        let json = event(
+            r#"{"topic":"t","partition":0,"offset":15,"timestamp":1545084650987,"timestampType":"CREATE_TIME","key":"a2V5","value":"dmFsdWU=","headers":[{"h":[104,-1,255]}]}"#,
+        );
+        let batch = scan(&json).expect("Lambda's form");
+        assert_eq!(batch, decode_exact(&json).expect("a Kafka event"));
+    }
+
+    /// Each of these is left to the serde decoders, which judge it.
+    #[test]
+    fn leaves_what_serde_must_judge() {
+        let base = r#""topic":"t","partition":0"#;
+        for fields in [
+            r#""offset":-0"#,
+            r#""offset":1e3"#,
+            r#""offset":1.0"#,
+            r#""offset":-1"#,
+            r#""offset":99999999999999999999"#,
+            r#""offset":9223372036854775808"#,
+            r#""offset":"1""#,
+            r#""offset":1,"offset":2"#,
+            r#""offset":1,"other":null"#,
+            r#""offset":1,"value":"a2V5\/""#,
+            r#""offset":1,"value":"a2V""#,
+            r#""offset":1,"value":"a2V5\"a""#,
+            r#""offset":1,"headers":[{"h":[256]}]"#,
+            r#""offset":1,"headers":[{"h":[-0]}]"#,
+            r#""offset":1,"headers":{}"#,
+            r#""offset":1,"timestampType":"CREATE\u005fTIME""#,
+        ] {
+            let json = event(&format!("{{{base},{fields}}}"));
+            assert!(scan(&json).is_none(), "{json}");
+            assert!(decode_exact(&json).is_ok(), "{json}");
+        }
+        for json in [
+            "",
+            "{",
+            "[]",
+            r#"{"records":{}} x"#,
+            r#"{"records":{},"records":{}}"#,
+            r#"{"records":{"t-0":[{}]}}"#,
+            r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":01}]}}"#,
+            r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1,"key":nul}]}}"#,
+            r#"{"records":{"t-0":[[]]}}"#,
+            r#"{"records":{"t-0":[{"topic":"t","partition":0,"offset":1}"#,
+        ] {
+            assert!(scan(json).is_none(), "{json}");
+        }
+    }
+
+    #[test]
+    fn takes_nulls_and_whitespace() {
+        let json = event(
+            " {\n \"topic\" : \"t\" ,\"partition\":2147483647,\"offset\":9223372036854775807,\r\n\t\"timestamp\":null,\"timestampType\":null,\"key\":null,\"value\":null,\"headers\":null } ",
+        );
+        let batch = scan(&json).expect("Lambda's form");
+        assert_eq!(batch, decode_exact(&json).expect("a Kafka event"));
+        let json = event(
+            r#"{"topic":"t","partition":0,"offset":0,"timestamp":-5,"headers":[{},{"a":[],"b":[1]}]}"#,
+        );
+        assert_eq!(
+            scan(&json).expect("Lambda's form"),
+            decode_exact(&json).expect("an event")
+        );
+    }
+}
