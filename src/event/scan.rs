@@ -19,11 +19,18 @@ use super::fast::{finish, Header, State};
 use super::Batch;
 use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts, StoreBuilder};
 
-/// The batch, when `json` (held in `body`) is in Lambda's form.
-pub(super) fn decode(json: &str, body: &Bytes) -> Option<Batch> {
-    let mut state = State::new(json, Some(body));
-    // Where `json` starts in the body: texts are kept by their place there.
-    let base = state.out.body?.of(json)?.start;
+/// The batch, when the invocation body is in Lambda's form. The body need
+/// not have been checked for UTF-8: every byte this takes is ASCII or in a
+/// string it checks.
+pub(super) fn decode(body: &Bytes) -> Option<Batch> {
+    // Texts are kept by their place in the body, after any byte-order mark.
+    let base = if body.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
+    let json = body.get(base..)?;
+    let mut state = State::new(json.len(), Some(body));
     let mut r = Reader { text: json, at: 0 };
     let header = event(&mut r, &mut state, base)?;
     if r.peek().is_some() {
@@ -34,15 +41,14 @@ pub(super) fn decode(json: &str, body: &Bytes) -> Option<Batch> {
 
 /// A position in the text; every read moves past what it took, or fails.
 struct Reader<'a> {
-    text: &'a str,
+    text: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
     /// The next byte after whitespace, not taken.
     fn peek(&mut self) -> Option<u8> {
-        let s = self.text.as_bytes();
-        while let Some(&b) = s.get(self.at) {
+        while let Some(&b) = self.text.get(self.at) {
             if !matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
                 return Some(b);
             }
@@ -83,7 +89,7 @@ impl<'a> Reader<'a> {
     /// `null`, or what `read` takes.
     fn nullable<T>(&mut self, read: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
         self.peek()?;
-        if self.text.as_bytes().get(self.at..)?.starts_with(b"null") {
+        if self.text.get(self.at..)?.starts_with(b"null") {
             self.at += 4;
             return Some(None);
         }
@@ -94,7 +100,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.at;
-        let s = self.text.as_bytes().get(start..)?;
+        let s = self.text.get(start..)?;
         let len = s
             .iter()
             .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
@@ -102,23 +108,32 @@ impl<'a> Reader<'a> {
             return None;
         }
         self.at = start + len + 1;
-        // Both ends are next to ASCII quotes: character boundaries.
-        self.text.get(start..start + len)
+        std::str::from_utf8(s.get(..len)?).ok()
+    }
+
+    /// Takes the string `text` (no quote, escape or control character in
+    /// it) if it comes next.
+    fn likely(&mut self, text: &str) -> Option<bool> {
+        self.peek()?;
+        let start = self.at + 1;
+        let end = start + text.len();
+        let s = self.text;
+        let found = s.get(self.at) == Some(&b'"')
+            && s.get(start..end) == Some(text.as_bytes())
+            && s.get(end) == Some(&b'"');
+        if found {
+            self.at = end + 1;
+        }
+        Some(found)
     }
 
     /// [`Self::string`], quicker when it is `likely`.
-    fn string_like(&mut self, likely: &str) -> Option<&'a str> {
-        self.peek()?;
-        let start = self.at + 1;
-        let end = start + likely.len();
-        let s = self.text.as_bytes();
-        // A likely text has no quote, escape or control character.
-        if s.get(self.at) == Some(&b'"')
-            && s.get(start..end) == Some(likely.as_bytes())
-            && s.get(end) == Some(&b'"')
-        {
-            self.at = end + 1;
-            return self.text.get(start..end);
+    fn string_like<'l>(&mut self, likely: &'l str) -> Option<&'l str>
+    where
+        'a: 'l,
+    {
+        if self.likely(likely)? {
+            return Some(likely);
         }
         self.string()
     }
@@ -127,14 +142,14 @@ impl<'a> Reader<'a> {
     fn raw_string(&mut self) -> Option<Range<usize>> {
         self.eat(b'"')?;
         let start = self.at;
-        let len = memchr::memchr(b'"', self.text.as_bytes().get(start..)?)?;
+        let len = memchr::memchr(b'"', self.text.get(start..)?)?;
         self.at = start + len + 1;
         Some(start..start + len)
     }
 
     /// Digits without a leading zero, sign, fraction or exponent.
     fn natural(&mut self) -> Option<u64> {
-        let s = self.text.as_bytes();
+        let s = self.text;
         let start = self.at;
         let mut n: u64 = 0;
         while let Some(&b) = s.get(self.at).filter(|b| b.is_ascii_digit()) {
@@ -269,7 +284,14 @@ fn record(
         let field = r.string_like(next.next().unwrap_or(&""))?;
         r.eat(b':')?;
         match field {
-            "topic" => once(&mut topic, r.string_like(last_topic.unwrap_or(""))?)?,
+            // `None`: the previous record's.
+            "topic" => once(
+                &mut topic,
+                match last_topic {
+                    Some(last) if r.likely(last)? => None,
+                    _ => Some(r.string()?),
+                },
+            )?,
             "partition" => once(&mut partition, r.unsigned()?)?,
             "offset" => once(&mut offset, r.unsigned()?)?,
             "timestamp" => once(&mut timestamp, r.nullable(Reader::integer)?)?,
@@ -284,7 +306,10 @@ fn record(
         }
     }
     Some(store.push(RecordParts {
-        topic: shared_topic(shared, topic?),
+        topic: match topic? {
+            Some(name) => shared_topic(shared, name),
+            None => shared.clone()?,
+        },
         partition: partition?,
         offset: offset?,
         timestamp: timestamp.flatten(),
@@ -301,7 +326,7 @@ fn record(
 fn payload(r: &mut Reader<'_>, store: &mut StoreBuilder, base: usize) -> Option<Option<Payload>> {
     r.nullable(|r| {
         let text = r.raw_string()?;
-        let bytes = r.text.as_bytes().get(text.clone())?;
+        let bytes = r.text.get(text.clone())?;
         let b64 = base64_simd::STANDARD;
         b64.check(bytes).ok()?;
         let len = b64.decoded_length(bytes).ok()?;
@@ -355,8 +380,7 @@ mod tests {
     use super::super::wire::decode_exact;
 
     fn scan(json: &str) -> Option<super::Batch> {
-        let body = bytes::Bytes::from(json.to_owned());
-        super::decode(std::str::from_utf8(&body).expect("UTF-8"), &body)
+        super::decode(&bytes::Bytes::from(json.to_owned()))
     }
 
     fn event(record: &str) -> String {
@@ -428,5 +452,21 @@ mod tests {
             scan(&json).expect("Lambda's form"),
             decode_exact(&json).expect("an event")
         );
+    }
+
+    /// Bytes that are not UTF-8 are not taken (the UTF-8 check then names
+    /// them); a byte-order mark is skipped.
+    #[test]
+    fn checks_utf8_and_skips_a_byte_order_mark() {
+        let good = event(r#"{"topic":"tö","partition":0,"offset":1,"headers":[{"é":[1]}]}"#);
+        for (at, bad) in [("tö", b"t\xF6"), ("é", b"\xE9\x00")] {
+            let i = good.find(at).expect("in the event");
+            let mut body = good.as_bytes().to_vec();
+            body.splice(i..i + at.len(), bad.iter().copied());
+            assert!(super::decode(&bytes::Bytes::from(body.clone())).is_none());
+            assert!(crate::event::decode_event_body(&bytes::Bytes::from(body)).is_err());
+        }
+        let batch = scan(&format!("\u{feff}{good}")).expect("Lambda's form");
+        assert_eq!(batch, decode_exact(&good).expect("a Kafka event"));
     }
 }

@@ -331,6 +331,11 @@ pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
 /// [`decode`] of the invocation body as received: keys and values stay
 /// base64 in `body` until a handler reads them.
 pub(super) fn decode_body(body: &Bytes) -> Result<Batch, EventError> {
+    // Lambda's form is read before (and instead of) a UTF-8 check of the
+    // whole body: the reader checks what it takes.
+    if let Some(batch) = super::scan::decode(body) {
+        return Ok(batch);
+    }
     let json = match simdutf8::basic::from_utf8(body) {
         Ok(text) => crate::codec::strip_bom(text),
         // The SIMD check does not say where: the standard one does.
@@ -345,12 +350,9 @@ pub(super) fn decode_body(body: &Bytes) -> Result<Batch, EventError> {
     decode_in(json, Some(body))
 }
 
-/// The first decoder that takes the event: the body in Lambda's form, the
-/// one-pass one, the exact one; `body`, when given, holds `json`.
+/// The fast decoder, and the exact one for what it does not take; `body`,
+/// when given, holds `json`.
 fn decode_in(json: &str, body: Option<&Bytes>) -> Result<Batch, EventError> {
-    if let Some(batch) = body.and_then(|b| super::scan::decode(json, b)) {
-        return Ok(batch);
-    }
     match super::fast::decode(json, body) {
         Some(batch) => Ok(batch),
         None => decode_exact(json),
