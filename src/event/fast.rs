@@ -93,20 +93,20 @@ pub(super) struct Partition {
 /// Where decoded bytes go, and the body base64 texts may stay in.
 pub(super) struct Out {
     pub(super) buf: Vec<u8>,
-    pub(super) body: Option<BodyRange>,
+    body: Option<BodyRange>,
 }
 
 /// The body's place in memory: a text borrowed from it is found by its
 /// address (no pointer is dereferenced).
 #[derive(Clone, Copy)]
-pub(super) struct BodyRange {
+struct BodyRange {
     start: usize,
     len: usize,
 }
 
 impl BodyRange {
     /// Where `text` lies in the body, if it does.
-    pub(super) fn of(self, text: &str) -> Option<Range<usize>> {
+    fn of(self, text: &str) -> Option<Range<usize>> {
         let start = (text.as_ptr() as usize).checked_sub(self.start)?;
         let end = start.checked_add(text.len())?;
         (end <= self.len).then_some(start..end)
