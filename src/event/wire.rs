@@ -331,11 +331,6 @@ pub(super) fn decode(json: &str) -> Result<Batch, EventError> {
 /// [`decode`] of the invocation body as received: keys and values stay
 /// base64 in `body` until a handler reads them.
 pub(super) fn decode_body(body: &Bytes) -> Result<Batch, EventError> {
-    // Lambda's form is read before (and instead of) a UTF-8 check of the
-    // whole body: the reader checks what it takes.
-    if let Some(batch) = super::scan::decode(body) {
-        return Ok(batch);
-    }
     let json = match simdutf8::basic::from_utf8(body) {
         Ok(text) => crate::codec::strip_bom(text),
         // The SIMD check does not say where: the standard one does.
