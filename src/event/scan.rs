@@ -469,4 +469,57 @@ mod tests {
         let batch = scan(&format!("\u{feff}{good}")).expect("Lambda's form");
         assert_eq!(batch, decode_exact(&good).expect("a Kafka event"));
     }
+
+    /// An event in Lambda's form with a little of everything: two
+    /// partitions, headers, nulls, a missing key.
+    const SAMPLE: &str = concat!(
+        r#"{"eventSource":"aws:kafka","eventSourceArn":"arn:x","bootstrapServers":"b:9092","records":{"#,
+        r#""t-0":[{"topic":"t","partition":0,"offset":7,"timestamp":1700000000000,"timestampType":"CREATE_TIME","key":"a2V5","value":"dmFsdWU=","headers":[{"h":[104,-1,255]}]},"#,
+        r#"{"topic":"t","partition":0,"offset":8,"timestamp":null,"timestampType":"LOG_APPEND_TIME","value":null,"headers":[]}],"#,
+        r#""u-1":[{"topic":"u","partition":1,"offset":0,"timestamp":-1,"timestampType":null,"key":"","value":"eA==","headers":null}]}}"#,
+    );
+
+    proptest::proptest! {
+        // About one mutated event in twenty is still taken.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// Bytes of JSON's own alphabet inserted, replaced or removed
+        /// anywhere: whatever the reader still takes, the exact decoder
+        /// decodes the same way.
+        #[test]
+        fn takes_nothing_the_exact_decoder_reads_otherwise(
+            edits in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<proptest::sample::Index>(),
+                    proptest::sample::select(b"\"{}[],:\\ 0159-.eEnulx+/=A\xC3\xA9\x00".to_vec()),
+                    0..3u8,
+                ),
+                1..4,
+            )
+        ) {
+            let mut body = SAMPLE.as_bytes().to_vec();
+            for (at, byte, op) in edits {
+                let i = at.index(body.len());
+                match op {
+                    0 => body[i] = byte,
+                    1 => body.insert(i, byte),
+                    _ => {
+                        body.remove(i);
+                    }
+                }
+            }
+            if let Some(batch) = super::decode(&bytes::Bytes::from(body.clone())) {
+                let text = std::str::from_utf8(&body).expect("taken, so UTF-8");
+                let exact = decode_exact(text).expect("taken, so a Kafka event");
+                proptest::prop_assert_eq!(batch, exact, "{}", text);
+            }
+        }
+    }
+
+    #[test]
+    fn takes_the_sample() {
+        assert_eq!(
+            scan(SAMPLE).expect("Lambda's form"),
+            decode_exact(SAMPLE).expect("an event")
+        );
+    }
 }
