@@ -367,18 +367,29 @@ fn base64_field<'de, M: MapAccess<'de>>(
     };
     // A text with escapes (`\/`) is a copy, not the body's.
     if let (Cow::Borrowed(t), Some(body)) = (&text, out.body) {
-        if let Some(at) = body.of(t) {
-            let b64 = base64_simd::STANDARD;
-            if b64.check(t.as_bytes()).is_ok() {
-                if let Ok(len) = b64.decoded_length(t.as_bytes()) {
-                    return Ok(Some(store.base64(at, len)));
-                }
-            }
+        if let Some(payload) = body
+            .of(t)
+            .and_then(|at| left_in_body(store, t.as_bytes(), at))
+        {
+            return Ok(Some(payload));
         }
     }
     decode_b64_append("", &text, &mut out.buf)
         .map(|r| Some(Payload::Decoded(r)))
         .map_err(|_| M::Error::custom(""))
+}
+
+/// `text`, found at `at` in the body, left there when it is canonical
+/// base64: checked, not decoded.
+pub(super) fn left_in_body(
+    store: &mut StoreBuilder,
+    text: &[u8],
+    at: Range<usize>,
+) -> Option<Payload> {
+    let b64 = base64_simd::STANDARD;
+    b64.check(text).ok()?;
+    let len = b64.decoded_length(text).ok()?;
+    Some(store.base64(at, len))
 }
 
 /// `headers`, or null for none.

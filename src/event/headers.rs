@@ -112,17 +112,22 @@ impl<'de> Visitor<'de> for HeaderBytes<'_> {
     }
     fn visit_seq<S: SeqAccess<'de>>(self, mut s: S) -> Result<(), S::Error> {
         while let Some(b) = s.next_element::<i64>()? {
-            self.out.push(match b {
-                -128..=-1 => (b as i8) as u8,
-                0..=255 => b as u8,
-                _ => {
-                    return Err(serde::de::Error::custom(format!(
-                        "header {} ({:?}) has byte {b}, outside -128..=255",
-                        self.index, self.name
-                    )))
-                }
-            });
+            self.out.push(header_byte(b).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "header {} ({:?}) has byte {b}, outside -128..=255",
+                    self.index, self.name
+                ))
+            })?);
         }
         Ok(())
+    }
+}
+
+/// A header byte as Lambda writes it (a signed Java byte), or unsigned.
+pub(super) fn header_byte(b: i64) -> Option<u8> {
+    match b {
+        -128..=-1 => Some((b as i8) as u8),
+        0..=255 => Some(b as u8),
+        _ => None,
     }
 }

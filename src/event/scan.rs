@@ -15,7 +15,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::fast::{finish, Header, State};
+use super::fast::{finish, left_in_body, Header, State};
+use super::headers::header_byte;
 use super::Batch;
 use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts, StoreBuilder};
 
@@ -24,7 +25,7 @@ use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts,
 /// string it checks.
 pub(super) fn decode(body: &Bytes) -> Option<Batch> {
     // Texts are kept by their place in the body, after any byte-order mark.
-    let base = if body.starts_with(b"\xEF\xBB\xBF") {
+    let base = if body.starts_with("\u{feff}".as_bytes()) {
         3
     } else {
         0
@@ -327,10 +328,7 @@ fn payload(r: &mut Reader<'_>, store: &mut StoreBuilder, base: usize) -> Option<
     r.nullable(|r| {
         let text = r.raw_string()?;
         let bytes = r.text.get(text.clone())?;
-        let b64 = base64_simd::STANDARD;
-        b64.check(bytes).ok()?;
-        let len = b64.decoded_length(bytes).ok()?;
-        Some(store.base64(base + text.start..base + text.end, len))
+        left_in_body(store, bytes, base + text.start..base + text.end)
     })
 }
 
@@ -352,12 +350,7 @@ fn header_list(r: &mut Reader<'_>, out: &mut Vec<u8>) -> Option<Range<usize>> {
                 r.eat(b'[')?;
                 if !r.close(b']')? {
                     loop {
-                        // Signed Java bytes, or unsigned ones.
-                        out.push(match r.integer()? {
-                            b @ -128..=-1 => (b as i8) as u8,
-                            b @ 0..=255 => b as u8,
-                            _ => return None,
-                        });
+                        out.push(header_byte(r.integer()?)?);
                         if !r.more(b']')? {
                             break;
                         }
