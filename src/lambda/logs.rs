@@ -21,7 +21,11 @@ pub fn init_tracing() {
     }
     let lambda_level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
     let rust_log = std::env::var("RUST_LOG").ok();
-    let (filter, rejected) = log_filter(lambda_level.as_deref(), rust_log.as_deref());
+    let (filter, mut rejected) = log_filter(lambda_level.as_deref(), rust_log.as_deref());
+    rejected.extend(compiled_out(
+        &filter,
+        tracing::level_filters::STATIC_MAX_LEVEL,
+    ));
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
@@ -41,6 +45,19 @@ pub fn init_tracing() {
             tracing::warn!("{setting}; ignored");
         }
     }
+}
+
+/// Says so when the filter asks for events more detailed than the build
+/// keeps: the functions' release builds compile TRACE events out.
+fn compiled_out(filter: &Targets, compiled: LevelFilter) -> Option<String> {
+    let asked = filter
+        .iter()
+        .map(|(_, level)| level)
+        .chain(filter.default_level())
+        .max()?;
+    (asked > compiled).then(|| {
+        format!("the log level {asked} is more detailed than this build keeps ({compiled})")
+    })
 }
 
 /// The filter for a function's `AWS_LAMBDA_LOG_LEVEL` and `RUST_LOG`, and
@@ -94,6 +111,18 @@ mod tests {
 
     fn enabled(filter: &Targets, target: &str, level: Level) -> bool {
         filter.would_enable(target, &level)
+    }
+
+    #[test]
+    fn a_level_the_build_compiled_out_is_named() {
+        let (filter, _) = log_filter(Some("TRACE"), None);
+        let note = compiled_out(&filter, LevelFilter::DEBUG).unwrap_or_default();
+        assert!(note.contains("trace") && note.contains("debug"), "{note}");
+        let (filter, _) = log_filter(None, Some("info,msk_dlq=trace"));
+        assert!(compiled_out(&filter, LevelFilter::DEBUG).is_some());
+        let (filter, _) = log_filter(Some("DEBUG"), None);
+        assert_eq!(compiled_out(&filter, LevelFilter::DEBUG), None);
+        assert_eq!(compiled_out(&filter, LevelFilter::TRACE), None);
     }
 
     #[test]
