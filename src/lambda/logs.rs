@@ -21,11 +21,8 @@ pub fn init_tracing() {
     }
     let lambda_level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
     let rust_log = std::env::var("RUST_LOG").ok();
-    let (filter, mut rejected) = log_filter(lambda_level.as_deref(), rust_log.as_deref());
-    rejected.extend(compiled_out(
-        &filter,
-        tracing::level_filters::STATIC_MAX_LEVEL,
-    ));
+    let (filter, rejected) = log_filter(lambda_level.as_deref(), rust_log.as_deref());
+    let missing = compiled_out(&filter, tracing::level_filters::STATIC_MAX_LEVEL);
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let layer = tracing_subscriber::fmt::layer()
         .with_target(false)
@@ -43,6 +40,9 @@ pub fn init_tracing() {
     if installed.is_ok() {
         for setting in rejected {
             tracing::warn!("{setting}; ignored");
+        }
+        if let Some(missing) = missing {
+            tracing::warn!("{missing}");
         }
     }
 }
