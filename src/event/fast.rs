@@ -17,13 +17,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::assembly::Assembly;
 use super::headers::HeadersSeed;
 use super::shape::Text;
-use super::{wire, Batch, BatchEntry, Entry, PartitionBatch};
+use super::Batch;
 use crate::codec::decode_b64_append;
 use crate::record::{
-    shared_topic, timestamp_type as timestamp_type_of, KafkaRecord, Payload, RecordId, RecordParts,
-    SchemaMetadata, StoreBuilder,
+    shared_topic, timestamp_type as timestamp_type_of, Payload, RecordParts, SchemaMetadata,
+    StoreBuilder,
 };
 
 /// The batch, when every record of `json` decodes in the common case.
@@ -86,7 +87,7 @@ impl State {
 
 /// A partition key and the store indexes of its records, in order.
 pub(super) struct Partition {
-    key: Arc<str>,
+    pub(super) key: Arc<str>,
     pub(super) records: Vec<usize>,
 }
 
@@ -124,41 +125,9 @@ pub(super) struct Header {
 
 /// The batch of a fully read event.
 pub(super) fn finish(header: Header, state: State, body: Option<&Bytes>) -> Option<Batch> {
-    if !header.records {
-        return None;
-    }
-    let source = wire::batch_source(
-        header.event_source,
-        header.event_source_arn,
-        header.bootstrap_servers,
-    )
-    .ok()?;
-    let store = state.records.finish(
-        Bytes::from(state.out.buf),
-        body.cloned().unwrap_or_default(),
-    );
-    let mut partitions = Vec::with_capacity(state.partitions.len());
-    for p in state.partitions {
-        let mut entries = Vec::with_capacity(p.records.len());
-        for index in p.records {
-            let record = KafkaRecord::in_store(&store, index)?;
-            entries.push(BatchEntry {
-                id: RecordId {
-                    partition_key: p.key.clone(),
-                    offset: Some(record.offset()),
-                },
-                entry: Entry::Record(record),
-            });
-        }
-        partitions.push(Arc::new(PartitionBatch {
-            key: p.key,
-            entries,
-        }));
-    }
-    Some(Batch {
-        source: Arc::new(source),
-        partitions,
-    })
+    let mut assembly = Assembly::default();
+    assembly.add(state, body, None)?;
+    assembly.batch(header)
 }
 
 /// The event object, its records read into the state.
@@ -659,7 +628,7 @@ mod tests {
             let spaced = json.replace(',', " ,\n").replace("\":", "\" :\t");
             for text in [json.clone(), spaced] {
                 let exact = decode_exact(&text).expect("a Kafka event");
-                match super::super::scan::decode(&bytes::Bytes::from(text.clone())) {
+                match super::super::scan::decode(&bytes::Bytes::from(text.clone()), None) {
                     Some(scanned) => prop_assert_eq!(&scanned, &exact),
                     None => prop_assert!(!plain, "a plain event left the reader: {}", text),
                 }

@@ -12,12 +12,14 @@
 //! one-pass serde decoder for any well-formed event (`fast`), and the exact
 //! decoder that can say which record is bad and why (`wire`).
 
+mod assembly;
 mod fast;
 mod headers;
 mod scan;
 mod shape;
 mod wire;
 
+pub(crate) use scan::Spawn;
 pub use wire::DecodedEvent;
 
 use std::sync::Arc;
@@ -185,9 +187,23 @@ pub fn decode_event(json: &str) -> Result<Batch, EventError> {
 /// until a handler reads one, which decodes them all in one pass. A body
 /// that is not UTF-8 fails with the byte where it stops being UTF-8.
 pub fn decode_event_body(body: &bytes::Bytes) -> Result<Batch, EventError> {
+    decode_body(body, None)
+}
+
+/// [`decode_event_body`], a large body read in pieces at once, each piece
+/// after the first by a job run on `spawn`'s threads (the batch is the
+/// same; see `scan/split.rs`).
+pub(crate) fn decode_event_body_on(
+    body: &bytes::Bytes,
+    spawn: Spawn<'_>,
+) -> Result<Batch, EventError> {
+    decode_body(body, Some(spawn))
+}
+
+fn decode_body(body: &bytes::Bytes, spawn: Option<Spawn<'_>>) -> Result<Batch, EventError> {
     // Lambda's form is read before (and instead of) a UTF-8 check of the
     // whole body: the reader checks what it takes.
-    match scan::decode(body) {
+    match scan::decode(body, spawn) {
         Some(batch) => Ok(batch),
         None => wire::decode_body(body),
     }

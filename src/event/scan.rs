@@ -9,13 +9,18 @@
 //! character in it fails the base64 check that follows), so the bulk of
 //! the body is crossed by `memchr` and checked by SIMD. Nothing recurses.
 //! Whatever it takes decodes to the batch the exact decoder gives (tested
-//! against it).
+//! against it). A large body is read by several threads at once (`split`).
+
+mod split;
 
 use std::ops::Range;
 
 use bytes::Bytes;
 
-use super::fast::{finish, left_in_body, Header, State};
+pub(crate) use split::Spawn;
+use split::Split;
+
+use super::fast::{left_in_body, Header, State};
 use super::headers::header_byte;
 use super::Batch;
 use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts, StoreBuilder};
@@ -23,21 +28,30 @@ use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts,
 /// The batch, when the invocation body is in Lambda's form. The body need
 /// not have been checked for UTF-8: every byte this takes is ASCII or in a
 /// string it checks.
-pub(super) fn decode(body: &Bytes) -> Option<Batch> {
+pub(super) fn decode(body: &Bytes, spawn: Option<Spawn<'_>>) -> Option<Batch> {
     // Texts are kept by their place in the body, after any byte-order mark.
     let base = if body.starts_with("\u{feff}".as_bytes()) {
         3
     } else {
         0
     };
+    let split = match spawn {
+        Some(spawn) => Split::spawn(spawn, body, base, &split::starts(body.get(base..)?)),
+        None => Split::none(),
+    };
+    read(body, base, split)
+}
+
+/// The event read from the start, stopping where `split`'s pieces begin.
+fn read(body: &Bytes, base: usize, mut split: Split) -> Option<Batch> {
     let json = body.get(base..)?;
     let mut state = State::new(json.len(), Some(body));
     let mut r = Reader { text: json, at: 0 };
-    let header = event(&mut r, &mut state, base)?;
+    let header = event(&mut r, &mut state, base, &mut split)?;
     if r.peek().is_some() {
         return None;
     }
-    finish(header, state, Some(body))
+    split.finish(header, state, body)
 }
 
 /// A position in the text; every read moves past what it took, or fails.
@@ -186,7 +200,7 @@ fn once<T>(slot: &mut Option<T>, value: T) -> Option<()> {
 }
 
 /// The event object, its records read into `state`.
-fn event(r: &mut Reader<'_>, state: &mut State, base: usize) -> Option<Header> {
+fn event(r: &mut Reader<'_>, state: &mut State, base: usize, split: &mut Split) -> Option<Header> {
     r.eat(b'{')?;
     let (mut source, mut arn, mut servers) = (None, None, None);
     let mut records = false;
@@ -199,7 +213,7 @@ fn event(r: &mut Reader<'_>, state: &mut State, base: usize) -> Option<Header> {
                 "eventSourceArn" => once(&mut arn, r.nullable(Reader::string)?)?,
                 "bootstrapServers" => once(&mut servers, r.nullable(Reader::string)?)?,
                 "records" if !records => {
-                    partitions(r, state, base)?;
+                    partitions(r, state, base, split)?;
                     records = true;
                 }
                 _ => return None,
@@ -218,31 +232,75 @@ fn event(r: &mut Reader<'_>, state: &mut State, base: usize) -> Option<Header> {
     })
 }
 
-/// The `records` object: `<topic>-<partition>` keys and their lists.
-fn partitions(r: &mut Reader<'_>, state: &mut State, base: usize) -> Option<()> {
+/// The `records` object: `<topic>-<partition>` keys and their lists. Where
+/// the reader comes to the start of `split`'s first piece, the pieces read
+/// the rest and the reader goes on after the object.
+fn partitions(r: &mut Reader<'_>, state: &mut State, base: usize, split: &mut Split) -> Option<()> {
     r.eat(b'{')?;
     if r.close(b'}')? {
         return Some(());
     }
+    if let Keyed::Stopped(index) = keyed(r, state, base, split.stop)? {
+        r.at = split.join(index)?;
+    }
+    Some(())
+}
+
+/// How a run of `records` ended: at the end of its list or object, or at
+/// `stop`, the start of a record.
+enum Listed {
+    Closed,
+    Stopped,
+}
+
+/// How a run of keys and lists ended: at the `records` object's end, or at
+/// `stop`, in the partition at this index.
+enum Keyed {
+    Closed,
+    Stopped(usize),
+}
+
+/// `<key>: [records]` pairs up to the end of the `records` object, or up to
+/// `stop`.
+fn keyed(r: &mut Reader<'_>, state: &mut State, base: usize, stop: Option<usize>) -> Option<Keyed> {
     loop {
         let key = r.string()?;
         r.eat(b':')?;
         let index = state.partition(key);
         r.eat(b'[')?;
-        // The records of a partition share one topic name.
-        let mut topic = None;
         if !r.close(b']')? {
-            loop {
-                let out = &mut state.out.buf;
-                let record = record(r, out, &mut state.records, &mut topic, base)?;
-                state.partitions.get_mut(index)?.records.push(record);
-                if !r.more(b']')? {
-                    break;
-                }
+            let into = &mut state.partitions.get_mut(index)?.records;
+            if let Listed::Stopped =
+                list(r, &mut state.out.buf, &mut state.records, into, base, stop)?
+            {
+                return Some(Keyed::Stopped(index));
             }
         }
         if !r.more(b'}')? {
-            return Some(());
+            return Some(Keyed::Closed);
+        }
+    }
+}
+
+/// A partition's records, from a record's start to the list's end or to
+/// `stop`; their store indexes appended to `into`.
+fn list(
+    r: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+    store: &mut StoreBuilder,
+    into: &mut Vec<usize>,
+    base: usize,
+    stop: Option<usize>,
+) -> Option<Listed> {
+    // The records of a partition share one topic name.
+    let mut topic = None;
+    loop {
+        into.push(record(r, out, store, &mut topic, base)?);
+        if !r.more(b']')? {
+            return Some(Listed::Closed);
+        }
+        if Some(r.at) == stop {
+            return Some(Listed::Stopped);
         }
     }
 }
@@ -373,7 +431,7 @@ mod tests {
     use super::super::wire::decode_exact;
 
     fn scan(json: &str) -> Option<super::Batch> {
-        super::decode(&bytes::Bytes::from(json.to_owned()))
+        super::decode(&bytes::Bytes::from(json.to_owned()), None)
     }
 
     fn event(record: &str) -> String {
@@ -456,7 +514,7 @@ mod tests {
             let i = good.find(at).expect("in the event");
             let mut body = good.as_bytes().to_vec();
             body.splice(i..i + at.len(), bad.iter().copied());
-            assert!(super::decode(&bytes::Bytes::from(body.clone())).is_none());
+            assert!(super::decode(&bytes::Bytes::from(body.clone()), None).is_none());
             assert!(crate::event::decode_event_body(&bytes::Bytes::from(body)).is_err());
         }
         let batch = scan(&format!("\u{feff}{good}")).expect("Lambda's form");
@@ -500,7 +558,7 @@ mod tests {
                     }
                 }
             }
-            if let Some(batch) = super::decode(&bytes::Bytes::from(body.clone())) {
+            if let Some(batch) = super::decode(&bytes::Bytes::from(body.clone()), None) {
                 let text = std::str::from_utf8(&body).expect("taken, so UTF-8");
                 let exact = decode_exact(text).expect("taken, so a Kafka event");
                 proptest::prop_assert_eq!(batch, exact, "{}", text);

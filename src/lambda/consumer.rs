@@ -17,7 +17,9 @@ use crate::consumer::{
     RecordHandler,
 };
 use crate::env::{ConfigErrors, ProcessEnv, Reader, Vars};
-use crate::event::{decode_event, decode_event_body, Batch, DecodedEvent, EventError};
+use crate::event::{
+    decode_event, decode_event_body, decode_event_body_on, Batch, DecodedEvent, EventError,
+};
 use crate::letter::DlqKind;
 use crate::sink::{build_sink, DeadLetterSink, SinkBuildError, SinkConfig, SinkContext};
 
@@ -266,9 +268,14 @@ impl<H: RecordHandler> Consumer<H> {
         body: Option<bytes::Bytes>,
         context: lambda_runtime::Context,
     ) -> Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>> {
-        let batch = match &body {
-            Some(body) => decode_event_body(body),
-            None => Err(EventError::NotJson(serde::de::Error::custom(
+        let batch = match (&body, tokio::runtime::Handle::try_current()) {
+            // A large body is read in pieces, on the runtime's blocking
+            // threads: they are already running, and idle between events.
+            (Some(body), Ok(runtime)) => decode_event_body_on(body, &|job| {
+                runtime.spawn_blocking(job);
+            }),
+            (Some(body), Err(_)) => decode_event_body(body),
+            (None, _) => Err(EventError::NotJson(serde::de::Error::custom(
                 "the invocation's body did not reach the consumer",
             ))),
         };
@@ -306,6 +313,10 @@ pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda
         .spawn(move || {
             let outcome = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                // Its blocking threads read large events in pieces (see
+                // `call_with_body`): kept, a warm function does not start
+                // one per event.
+                .thread_keep_alive(std::time::Duration::from_secs(3600))
                 .build()
                 .map_err(lambda_runtime::Error::from)
                 .and_then(|rt| {
@@ -394,6 +405,71 @@ mod tests {
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
+    }
+
+    /// Large enough to be read in pieces on a machine with two CPUs or more.
+    #[tokio::test]
+    async fn a_large_body_is_decoded_whole() {
+        const PER_PARTITION: i64 = 900;
+        let value = crate::codec::encode_b64(&[b'x'; 300]);
+        let lists: Vec<String> = (0..8)
+            .map(|p| {
+                let records: Vec<String> = (0..PER_PARTITION)
+                    .map(|o| format!(r#"{{"topic":"t","partition":{p},"offset":{o},"timestamp":1,"timestampType":"CREATE_TIME","key":null,"value":"{value}","headers":[]}}"#))
+                    .collect();
+                format!(r#""t-{p}":[{}]"#, records.join(","))
+            })
+            .collect();
+        let body = format!(
+            r#"{{"eventSource":"aws:kafka","records":{{{}}}}}"#,
+            lists.join(",")
+        );
+        assert!(body.len() > 2 << 20);
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handler = {
+            let seen = seen.clone();
+            crate::handler_fn(move |r, _| {
+                let seen = seen.clone();
+                async move {
+                    let id = (r.partition(), r.offset());
+                    seen.lock()
+                        .map_err(|_| crate::HandlerError::permanent("Poisoned", ""))?
+                        .push(id);
+                    match id {
+                        (5, o) if o == PER_PARTITION - 1 => {
+                            Err(crate::HandlerError::permanent("Bad", "last of 5"))
+                        }
+                        _ => Ok(()),
+                    }
+                }
+            })
+        };
+        let consumer = Consumer::new(
+            handler,
+            ConsumerSettings::default(),
+            Arc::new(crate::sink::NoSink),
+        );
+        let response = consumer
+            .call_with_body(Some(bytes::Bytes::from(body)), context())
+            .await
+            .unwrap();
+        let failed: Vec<_> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| {
+                (
+                    f.item_identifier.partition.clone(),
+                    f.item_identifier.offset,
+                )
+            })
+            .collect();
+        assert_eq!(failed, [("t-5".to_owned(), PER_PARTITION - 1)]);
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        let all: Vec<_> = (0..8)
+            .flat_map(|p| (0..PER_PARTITION).map(move |o| (p, o)))
+            .collect();
+        assert_eq!(seen, all);
     }
 
     #[tokio::test]

@@ -19,8 +19,8 @@ pub(crate) mod compact;
 mod store;
 
 pub use builder::KafkaRecordBuilder;
-pub(crate) use store::{Payload, StoreBuilder};
-use store::{Records, Store};
+use store::Records;
+pub(crate) use store::{Payload, Store, StoreBuilder};
 
 /// A record header: a name and its raw bytes, which need not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
