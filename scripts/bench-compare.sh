@@ -18,6 +18,10 @@
 #                                                ratio pairs runs of the same
 #                                                round (a drifting machine
 #                                                skews runs minutes apart)
+#   PIN_CPU=1                                    every function on that CPU
+#                                                only (taskset), as a 1-vCPU
+#                                                function; the server and
+#                                                the harness on the others
 #
 # Powertools is installed into .venv-bench (git-ignored) from
 # bench/python/requirements.txt; nothing goes into the machine's Python.
@@ -32,6 +36,7 @@ ITERATIONS=${ITERATIONS:-50}
 EVENTS=${EVENTS:-"100x100 1000x100 10000x100 100x300 1000x300 10000x300"}
 ROUNDS=${ROUNDS:-1}
 NODE=${NODE:-0}
+PIN_CPU=${PIN_CPU:-}
 SINKS=${SINKS:-1}
 export VENV=$ROOT/.venv-bench
 
@@ -52,8 +57,20 @@ done
 
 OUT=$TARGET/bench-results/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 mkdir -p "$(dirname "$OUT")"
+PIN=()
+if [[ -n $PIN_CPU ]]; then
+  command -v taskset >/dev/null || { echo "bench-compare: PIN_CPU needs taskset (util-linux)" >&2; exit 1; }
+  PIN=(taskset -c "$PIN_CPU")
+  # The server and this script keep to the other CPUs, if any.
+  others=$(seq 0 $(($(nproc) - 1)) | grep -vx "$PIN_CPU" | paste -sd, || true)
+  [[ -n $others ]] && taskset -pc "$others" $$ >/dev/null
+fi
 run() { # LABEL EVENT [--env K=V ...] -- CMD...
   local label=$1 ev=$2; shift 2
+  local args=()
+  while [[ $1 != -- ]]; do args+=("$1"); shift; done
+  shift
+  set -- "${args[@]}" -- "${PIN[@]}" "$@"
   "$B" --event "$EV_DIR/msk-$ev.json" --warmup "$WARMUP" --iterations "$ITERATIONS" \
     --name "$label" --round "$round" --append "$OUT" "$@" >&2
 }
