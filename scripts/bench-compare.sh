@@ -19,7 +19,8 @@
 #                                                round (a drifting machine
 #                                                skews runs minutes apart)
 #   PIN_CPU=1                                    every function on that CPU
-#                                                only (taskset), as a 1-vCPU
+#                                                only (taskset) and told it
+#                                                has 1,769 MB, as a 1-vCPU
 #                                                function; the server and
 #                                                the harness on the others
 #
@@ -57,10 +58,12 @@ done
 
 OUT=$TARGET/bench-results/results-$(date -u +%Y%m%dT%H%M%SZ).jsonl
 mkdir -p "$(dirname "$OUT")"
-PIN=()
+PIN=() MEMORY=()
 if [[ -n $PIN_CPU ]]; then
   command -v taskset >/dev/null || { echo "bench-compare: PIN_CPU needs taskset (util-linux)" >&2; exit 1; }
   PIN=(taskset -c "$PIN_CPU")
+  # One vCPU's time on Lambda.
+  MEMORY=(--memory-mb 1769)
   # The server and this script keep to the other CPUs, if any.
   others=$(seq 0 $(($(nproc) - 1)) | grep -vx "$PIN_CPU" | paste -sd, || true)
   [[ -n $others ]] && taskset -pc "$others" $$ >/dev/null
@@ -70,7 +73,7 @@ run() { # LABEL EVENT [--env K=V ...] -- CMD...
   local args=()
   while [[ $1 != -- ]]; do args+=("$1"); shift; done
   shift
-  set -- "${args[@]}" -- "${PIN[@]}" "$@"
+  set -- "${MEMORY[@]}" "${args[@]}" -- "${PIN[@]}" "$@"
   "$B" --event "$EV_DIR/msk-$ev.json" --warmup "$WARMUP" --iterations "$ITERATIONS" \
     --name "$label" --round "$round" --append "$OUT" "$@" >&2
 }

@@ -19,7 +19,7 @@ mod scan;
 mod shape;
 mod wire;
 
-pub(crate) use scan::Spawn;
+pub(crate) use scan::Readers;
 pub use wire::DecodedEvent;
 
 use std::sync::Arc;
@@ -190,20 +190,19 @@ pub fn decode_event_body(body: &bytes::Bytes) -> Result<Batch, EventError> {
     decode_body(body, None)
 }
 
-/// [`decode_event_body`], a large body read in pieces at once, each piece
-/// after the first by a job run on `spawn`'s threads (the batch is the
-/// same; see `scan/split.rs`).
+/// [`decode_event_body`], a large body read in pieces at once by `readers`
+/// (the batch is the same; see `scan/split.rs`).
 pub(crate) fn decode_event_body_on(
     body: &bytes::Bytes,
-    spawn: Spawn<'_>,
+    readers: Readers<'_>,
 ) -> Result<Batch, EventError> {
-    decode_body(body, Some(spawn))
+    decode_body(body, Some(readers))
 }
 
-fn decode_body(body: &bytes::Bytes, spawn: Option<Spawn<'_>>) -> Result<Batch, EventError> {
+fn decode_body(body: &bytes::Bytes, readers: Option<Readers<'_>>) -> Result<Batch, EventError> {
     // Lambda's form is read before (and instead of) a UTF-8 check of the
     // whole body: the reader checks what it takes.
-    match scan::decode(body, spawn) {
+    match scan::decode(body, readers) {
         Some(batch) => Ok(batch),
         None => wire::decode_body(body),
     }

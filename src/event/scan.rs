@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-pub(crate) use split::Spawn;
+pub(crate) use split::Readers;
 use split::Split;
 
 use super::fast::{left_in_body, Header, State};
@@ -28,15 +28,20 @@ use crate::record::{compact, shared_topic, timestamp_type, Payload, RecordParts,
 /// The batch, when the invocation body is in Lambda's form. The body need
 /// not have been checked for UTF-8: every byte this takes is ASCII or in a
 /// string it checks.
-pub(super) fn decode(body: &Bytes, spawn: Option<Spawn<'_>>) -> Option<Batch> {
+pub(super) fn decode(body: &Bytes, readers: Option<Readers<'_>>) -> Option<Batch> {
     // Texts are kept by their place in the body, after any byte-order mark.
     let base = if body.starts_with("\u{feff}".as_bytes()) {
         3
     } else {
         0
     };
-    let split = match spawn {
-        Some(spawn) => Split::spawn(spawn, body, base, &split::starts(body.get(base..)?)),
+    let split = match readers {
+        Some(r) => Split::spawn(
+            r.spawn,
+            body,
+            base,
+            &split::starts(body.get(base..)?, r.threads),
+        ),
         None => Split::none(),
     };
     read(body, base, split)

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use lambda_runtime::{Diagnostic, LambdaEvent, Service};
@@ -18,7 +18,7 @@ use crate::consumer::{
 };
 use crate::env::{ConfigErrors, ProcessEnv, Reader, Vars};
 use crate::event::{
-    decode_event, decode_event_body, decode_event_body_on, Batch, DecodedEvent, EventError,
+    decode_event, decode_event_body, decode_event_body_on, Batch, DecodedEvent, EventError, Readers,
 };
 use crate::letter::DlqKind;
 use crate::sink::{build_sink, DeadLetterSink, SinkBuildError, SinkConfig, SinkContext};
@@ -268,13 +268,23 @@ impl<H: RecordHandler> Consumer<H> {
         body: Option<bytes::Bytes>,
         context: lambda_runtime::Context,
     ) -> Pin<Box<dyn Future<Output = Result<BatchResponse, InvocationError>> + Send>> {
+        let threads = decode_threads(context.env_config.memory);
         let batch = match (&body, tokio::runtime::Handle::try_current()) {
             // A large body is read in pieces, on the runtime's blocking
             // threads: they are already running, and idle between events.
-            (Some(body), Ok(runtime)) => decode_event_body_on(body, &|job| {
-                runtime.spawn_blocking(job);
-            }),
-            (Some(body), Err(_)) => decode_event_body(body),
+            (Some(body), Ok(runtime)) if threads > 1 => {
+                let spawn = |job| {
+                    runtime.spawn_blocking(job);
+                };
+                decode_event_body_on(
+                    body,
+                    Readers {
+                        spawn: &spawn,
+                        threads,
+                    },
+                )
+            }
+            (Some(body), _) => decode_event_body(body),
             (None, _) => Err(EventError::NotJson(serde::de::Error::custom(
                 "the invocation's body did not reach the consumer",
             ))),
@@ -282,6 +292,23 @@ impl<H: RecordHandler> Consumer<H> {
         self.call_decoded(batch, &context)
     }
 }
+
+/// How many threads may read one event: the CPUs this process may use, but
+/// no more than the vCPUs the function's memory pays for (Lambda gives one
+/// vCPU's time per 1,769 MB, while showing two CPUs up to 3,008 MB; below
+/// that, a second reader would only wait for its share of the one).
+/// `memory_mb` of 0 or less: not on Lambda, the CPUs alone.
+fn decode_threads(memory_mb: i32) -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    match usize::try_from(memory_mb) {
+        Ok(mb) if mb > 0 => cpus.min(((mb + VCPU_MB / 2) / VCPU_MB).max(1)),
+        _ => cpus,
+    }
+}
+
+/// Memory that buys one vCPU's time on Lambda, in MB.
+const VCPU_MB: usize = 1769;
 
 /// Runs a consumer Lambda with `handler`, configured from the environment.
 /// Configuration problems stop the cold start with a message naming each.
@@ -405,6 +432,17 @@ mod tests {
             .await
             .unwrap();
         assert!(response.batch_item_failures.is_empty());
+    }
+
+    #[test]
+    fn readers_are_the_vcpus_the_memory_pays_for() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(decode_threads(0), cpus);
+        assert_eq!(decode_threads(-1), cpus);
+        assert_eq!(decode_threads(128), 1);
+        assert_eq!(decode_threads(2_600), 1);
+        assert_eq!(decode_threads(2_700), cpus.min(2));
+        assert_eq!(decode_threads(10_240), cpus.min(6));
     }
 
     /// Large enough to be read in pieces on a machine with two CPUs or more.

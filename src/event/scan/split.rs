@@ -8,7 +8,6 @@
 //! a single reader gives, and the threads only change how soon.
 
 use std::sync::mpsc;
-use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -21,6 +20,15 @@ use super::{keyed, list, Keyed, Listed, Reader};
 /// running (a thread started for each job starts too late to help).
 pub(crate) type Spawn<'a> = &'a dyn Fn(Box<dyn FnOnce() + Send>);
 
+/// Readers for one body: the caller's thread and jobs on `spawn`.
+#[derive(Clone, Copy)]
+pub(crate) struct Readers<'a> {
+    /// Where the jobs run.
+    pub(crate) spawn: Spawn<'a>,
+    /// How many threads may read at once, the caller's included.
+    pub(crate) threads: usize,
+}
+
 /// Below this many bytes a piece is read by the thread already reading:
 /// starting a thread costs more than it would save.
 const MIN_PIECE: usize = 1 << 20;
@@ -32,11 +40,11 @@ const MAX_PIECES: usize = 8;
 /// its `},`.
 const RECORD_START: &[u8] = b"},{\"topic\":\"";
 
-/// Where to cut `json` (positions of record starts), one cut for each
-/// thread beyond the first; none for a body too small to be worth it or a
-/// machine with one CPU.
-pub(super) fn starts(json: &[u8]) -> Vec<usize> {
-    let pieces = cpus().min(json.len() / MIN_PIECE).min(MAX_PIECES);
+/// Where to cut `json` (positions of record starts) for `threads`
+/// readers: one cut for each beyond the first, none for a body too small
+/// to be worth it.
+pub(super) fn starts(json: &[u8], threads: usize) -> Vec<usize> {
+    let pieces = threads.min(json.len() / MIN_PIECE).min(MAX_PIECES);
     let mut starts: Vec<usize> = Vec::new();
     if pieces < 2 {
         return starts;
@@ -51,12 +59,6 @@ pub(super) fn starts(json: &[u8]) -> Vec<usize> {
         }
     }
     starts
-}
-
-/// CPUs this process may use (Lambda gives more as memory grows).
-fn cpus() -> usize {
-    static CPUS: OnceLock<usize> = OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// What a piece read: its records in a state of its own, those before its
@@ -335,8 +337,17 @@ mod tests {
     }
 
     #[test]
-    fn a_small_body_is_not_cut() {
-        assert!(super::starts(events()[0].as_bytes()).is_empty());
+    fn a_body_is_cut_once_per_extra_thread_and_mebibyte() {
+        let json = format!(r#"{{"records":{{{}}}}}"#, list("t", 0, 0..24_000));
+        let json = json.as_bytes();
+        assert!((4 << 20..5 << 20).contains(&json.len()));
+        assert!(super::starts(events()[0].as_bytes(), 8).is_empty());
+        assert!(super::starts(json, 1).is_empty());
+        assert_eq!(super::starts(json, 2).len(), 1);
+        assert_eq!(super::starts(json, 16).len(), 3);
+        for at in super::starts(json, 4) {
+            assert!(json[at - 2..].starts_with(RECORD_START));
+        }
     }
 
     proptest! {

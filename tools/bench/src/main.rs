@@ -64,8 +64,10 @@ struct Args {
     /// Function timeout (Lambda-Runtime-Deadline-Ms = hand-out + this).
     #[arg(long, default_value_t = 60_000)]
     timeout_ms: u64,
-    /// AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
-    #[arg(long, default_value_t = 1024)]
+    /// AWS_LAMBDA_FUNCTION_MEMORY_SIZE: by default a function with two
+    /// vCPUs' time (1,769 MB each), as the two CPUs the function shares
+    /// with the server here.
+    #[arg(long, default_value_t = 3538)]
     memory_mb: u32,
     /// AWS_LAMBDA_FUNCTION_NAME.
     #[arg(long, default_value = "bench-function")]
@@ -301,6 +303,7 @@ async fn run(args: Args) -> anyhow::Result<Value> {
         "loadavg_1m": std::fs::read_to_string("/proc/loadavg").ok()
             .and_then(|l| l.split_whitespace().next().and_then(|x| x.parse::<f64>().ok())),
         "server": match args.server { ServerKind::Lean => "lean", ServerKind::Emulator => "emulator" },
+        "memory_mb": args.memory_mb,
     });
     if args.samples {
         out["samples_ms"] = json!(times.iter().map(|d| round3(ms(*d))).collect::<Vec<_>>());
