@@ -245,3 +245,82 @@ pub fn emit(lines: &[String]) {
         let _ = writeln!(out, "{l}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::consumer_metrics;
+    use crate::consumer::{BatchReport, FailReason, MetricsSettings, Outcome, RecordReport};
+    use crate::letter::DlqKind;
+    use crate::record::RecordId;
+
+    /// Topics in runs, one met again, one under two names of the same text,
+    /// and none: each topic's line counts what a count per record gives.
+    #[test]
+    fn a_topic_met_in_several_runs_is_counted_once_whole() {
+        let (a, b, b2) = (
+            Arc::<str>::from("a"),
+            Arc::<str>::from("b"),
+            Arc::<str>::from("b"),
+        );
+        let outcomes = [
+            Outcome::Processed,
+            Outcome::DeadLettered(DlqKind::Permanent),
+            Outcome::Failed(FailReason::DlqWriteFailed),
+            Outcome::Failed(FailReason::Redeliver),
+        ];
+        let topics = [
+            Some(&a),
+            Some(&a),
+            Some(&b),
+            Some(&a),
+            None,
+            Some(&b2),
+            Some(&b),
+            None,
+        ];
+        let records: Vec<RecordReport> = (0..40)
+            .map(|i| RecordReport {
+                id: RecordId {
+                    partition_key: Arc::from("p-0"),
+                    offset: Some(i),
+                },
+                topic: topics[(i / 3) as usize % topics.len()].cloned(),
+                outcome: outcomes[(i % 7) as usize % outcomes.len()],
+                attempts: (i % 3) as u32 + 1,
+                error_type: None,
+            })
+            .collect();
+        let mut expected: BTreeMap<String, [u64; 5]> = BTreeMap::new();
+        for r in &records {
+            let name = r.topic.as_deref().unwrap_or("unknown").to_owned();
+            let e = expected.entry(name).or_default();
+            e[0] += u64::from(r.outcome == Outcome::Processed);
+            e[1] += u64::from(matches!(r.outcome, Outcome::DeadLettered(_)));
+            e[2] += u64::from(r.outcome.is_failed());
+            e[3] += u64::from(r.outcome == Outcome::Failed(FailReason::DlqWriteFailed));
+            e[4] += u64::from(r.attempts - 1);
+        }
+        let report = BatchReport {
+            records,
+            ..BatchReport::default()
+        };
+        let lines = consumer_metrics(&report, &MetricsSettings::default(), 0);
+        assert_eq!(lines.len(), expected.len() + 1);
+        for (line, (topic, e)) in lines.iter().zip(&expected) {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["Topic"], **topic);
+            let got = [
+                "RecordsProcessed",
+                "RecordsDeadLettered",
+                "RecordsFailed",
+                "DlqWriteFailures",
+                "Retries",
+            ]
+            .map(|m| v[m].as_f64().unwrap() as u64);
+            assert_eq!(got, *e, "{topic}");
+        }
+    }
+}

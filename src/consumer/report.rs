@@ -55,6 +55,20 @@ impl Outcome {
     }
 }
 
+/// Records by outcome (see [`BatchReport::tally`]).
+pub(crate) struct Tally(Vec<(Outcome, usize)>);
+
+impl Tally {
+    /// Records whose outcome matches `pred`.
+    pub(crate) fn count(&self, pred: impl Fn(Outcome) -> bool) -> usize {
+        self.0
+            .iter()
+            .filter(|(o, _)| pred(*o))
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// The outcome of one record, with what metrics and logs need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordReport {
@@ -91,6 +105,19 @@ impl BatchReport {
         self.records.iter().filter(|r| pred(r.outcome)).count()
     }
 
+    /// How many records ended in each outcome, in one pass (a summary asks
+    /// for a dozen counts).
+    pub(crate) fn tally(&self) -> Tally {
+        let mut counts: Vec<(Outcome, usize)> = Vec::new();
+        for r in &self.records {
+            match counts.iter_mut().find(|(o, _)| *o == r.outcome) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((r.outcome, 1)),
+            }
+        }
+        Tally(counts)
+    }
+
     /// Handler calls beyond the first, over all records.
     pub fn retries(&self) -> u32 {
         self.records
@@ -106,5 +133,47 @@ impl BatchReport {
             .iter()
             .filter(|r| r.outcome.is_failed() && r.id.offset.is_none())
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::letter::DlqKind;
+    use crate::record::RecordId;
+
+    #[test]
+    fn a_tally_counts_as_a_pass_per_outcome_does() {
+        let outcomes = [
+            Outcome::Processed,
+            Outcome::DeadLettered(DlqKind::Malformed),
+            Outcome::Failed(FailReason::FloodGuard),
+            Outcome::DeadLettered(DlqKind::TooOld),
+        ];
+        let report = BatchReport {
+            records: (0..30)
+                .map(|i| RecordReport {
+                    id: RecordId {
+                        partition_key: Arc::from("t-0"),
+                        offset: Some(i),
+                    },
+                    topic: None,
+                    outcome: outcomes[(i * i % 5) as usize % outcomes.len()],
+                    attempts: 1,
+                    error_type: None,
+                })
+                .collect(),
+            ..BatchReport::default()
+        };
+        let tally = report.tally();
+        for o in outcomes
+            .into_iter()
+            .chain([Outcome::Failed(FailReason::Redeliver)])
+        {
+            assert_eq!(tally.count(|x| x == o), report.count(|x| x == o), "{o:?}");
+        }
+        assert_eq!(tally.count(|_| true), 30);
     }
 }

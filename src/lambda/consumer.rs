@@ -366,13 +366,14 @@ pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda
 }
 
 fn log_summary(report: &BatchReport, sink: &str) {
-    let kind = |k: DlqKind| report.count(|o| o == Outcome::DeadLettered(k));
-    let failed = |f: FailReason| report.count(|o| o == Outcome::Failed(f));
+    let tally = report.tally();
+    let kind = |k: DlqKind| tally.count(|o| o == Outcome::DeadLettered(k));
+    let failed = |f: FailReason| tally.count(|o| o == Outcome::Failed(f));
     tracing::info!(
         records = report.records.len(),
-        processed = report.count(|o| o == Outcome::Processed),
-        dead_lettered = report.count(|o| matches!(o, Outcome::DeadLettered(_))),
-        failed = report.count(Outcome::is_failed),
+        processed = tally.count(|o| o == Outcome::Processed),
+        dead_lettered = tally.count(|o| matches!(o, Outcome::DeadLettered(_))),
+        failed = tally.count(Outcome::is_failed),
         retries = report.retries(),
         sink,
         dlq_permanent = kind(DlqKind::Permanent),
