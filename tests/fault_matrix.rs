@@ -707,6 +707,9 @@ async fn batches_of_one_and_of_ten_thousand() {
                 ("MSK_DLQ_SQS_QUEUE_URL", &dlq),
                 ("AWS_ENDPOINT_URL", &stack::aws_endpoint()),
                 ("MSK_DLQ_ORDERING", "independent"),
+                // Two vCPUs' time: a batch of megabytes is read in pieces
+                // by two threads on a machine with two CPUs.
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "3538"),
             ],
         );
         let mut s = mapping(&topic, batch);

@@ -7,9 +7,10 @@
 //! reader, which then reads on to the end itself. So the batch is the one
 //! a single reader gives, and the threads only change how soon.
 
-use std::sync::mpsc;
+use std::thread::Thread;
 
 use bytes::Bytes;
+use tokio::sync::oneshot::{self, error::TryRecvError};
 
 use super::super::assembly::Assembly;
 use super::super::fast::{finish, Header, State};
@@ -83,10 +84,46 @@ pub(super) enum End {
 pub(in super::super) struct Split {
     /// Where the first piece starts: the reader stops there.
     pub(super) stop: Option<usize>,
-    pieces: Vec<mpsc::Receiver<Option<Piece>>>,
+    pieces: Vec<oneshot::Receiver<Option<Piece>>>,
     kept: Vec<Piece>,
     // The reader's partition when it stopped.
     stopped_in: usize,
+}
+
+/// A piece's way back to the reader, which parks until it comes: the
+/// reader is woken once the piece is sent, or once the job is dropped
+/// unrun (the piece then never comes).
+struct Handoff {
+    done: Option<oneshot::Sender<Option<Piece>>>,
+    reader: Thread,
+}
+
+impl Handoff {
+    fn send(mut self, piece: Option<Piece>) {
+        if let Some(done) = self.done.take() {
+            let _ = done.send(piece);
+        }
+    }
+}
+
+impl Drop for Handoff {
+    fn drop(&mut self) {
+        // Closed before the wake, so the reader finds it so.
+        drop(self.done.take());
+        self.reader.unpark();
+    }
+}
+
+/// The piece, once its job has run; `None` when it failed or never ran.
+fn wait(mut piece: oneshot::Receiver<Option<Piece>>) -> Option<Piece> {
+    loop {
+        match piece.try_recv() {
+            Ok(piece) => return piece,
+            // A wake for an earlier piece, or none yet.
+            Err(TryRecvError::Empty) => std::thread::park(),
+            Err(TryRecvError::Closed) => return None,
+        }
+    }
 }
 
 impl Split {
@@ -106,11 +143,13 @@ impl Split {
         for (i, &at) in starts.iter().enumerate() {
             let stop = starts.get(i + 1).copied();
             let body = body.clone();
-            let (done, read) = mpsc::sync_channel(1);
+            let (done, read) = oneshot::channel();
+            let handoff = Handoff {
+                done: Some(done),
+                reader: std::thread::current(),
+            };
             // A reader that passed this cut no longer waits for it.
-            spawn(Box::new(move || {
-                let _ = done.send(piece(&body, base, at, stop));
-            }));
+            spawn(Box::new(move || handoff.send(piece(&body, base, at, stop))));
             pieces.push(read);
         }
         let mut split = Split::none();
@@ -127,7 +166,7 @@ impl Split {
     pub(super) fn join(&mut self, index: usize) -> Option<usize> {
         self.stopped_in = index;
         for piece in std::mem::take(&mut self.pieces) {
-            let piece = piece.recv().ok()??;
+            let piece = wait(piece)?;
             let end = piece.end;
             self.kept.push(piece);
             if let End::Closed(at) = end {
@@ -334,6 +373,25 @@ mod tests {
         assert!(shared(&[starts[0]]), "not a record start");
         assert!(!shared(&[starts[1]]), "a record start");
         assert!(!shared(&[starts[1], starts[7]]));
+    }
+
+    #[test]
+    fn a_piece_that_comes_late_is_waited_for_and_one_never_run_is_not() {
+        let json = events().swap_remove(3);
+        let body = Bytes::from(json.clone());
+        let one = decode_from(&body, 0, &[]);
+        let cut = [near_starts(json.as_bytes())[1]];
+        let late = |job: Box<dyn FnOnce() + Send>| {
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                job();
+            });
+        };
+        assert_eq!(read(&body, 0, Split::spawn(&late, &body, 0, &cut)), one);
+        // Dropped unrun: the reader gives up on Lambda's form (the serde
+        // decoders then read the body) rather than wait for ever.
+        let dropped = |job: Box<dyn FnOnce() + Send>| drop(job);
+        assert_eq!(read(&body, 0, Split::spawn(&dropped, &body, 0, &cut)), None);
     }
 
     #[test]
