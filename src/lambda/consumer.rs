@@ -331,7 +331,8 @@ pub async fn run<H: RecordHandler>(handler: H) -> Result<(), lambda_runtime::Err
 ///
 /// It also keeps memory glibc's allocator would hand back to the kernel
 /// between invocations (see `GLIBC_TUNABLES` in the README to choose
-/// otherwise).
+/// otherwise), and reads an event of 2 MiB or more in pieces, one per
+/// vCPU the function's memory pays for, on the runtime's blocking threads.
 pub async fn serve<H: RecordHandler>(consumer: Consumer<H>) -> Result<(), lambda_runtime::Error> {
     super::memory::keep_freed_memory();
     let (done, result) = tokio::sync::oneshot::channel();
