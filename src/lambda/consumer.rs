@@ -493,17 +493,14 @@ mod tests {
             .call_with_body(Some(bytes::Bytes::from(body)), context())
             .await
             .unwrap();
-        let failed: Vec<_> = response
-            .batch_item_failures
-            .iter()
-            .map(|f| {
-                (
-                    f.item_identifier.partition.clone(),
-                    f.item_identifier.offset,
-                )
-            })
-            .collect();
-        assert_eq!(failed, [("t-5".to_owned(), PER_PARTITION - 1)]);
+        let [failed] = response.batch_item_failures.as_slice() else {
+            panic!("one failure expected: {response:?}");
+        };
+        let id = &failed.item_identifier;
+        assert_eq!(
+            (id.partition.as_str(), id.offset),
+            ("t-5", PER_PARTITION - 1)
+        );
         let mut seen = seen.lock().unwrap().clone();
         seen.sort_unstable();
         let all: Vec<_> = (0..8)
