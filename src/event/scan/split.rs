@@ -13,7 +13,7 @@ use bytes::Bytes;
 use tokio::sync::oneshot::{self, error::TryRecvError};
 
 use super::super::assembly::Assembly;
-use super::super::fast::{finish, Header, State};
+use super::super::fast::{Header, State};
 use super::super::Batch;
 use super::{keyed, list, Keyed, Listed, Reader};
 
@@ -178,14 +178,10 @@ impl Split {
 
     /// The batch: the reader's records, then each joined piece's.
     pub(super) fn finish(self, header: Header, state: State, body: &Bytes) -> Option<Batch> {
-        let kept = self.kept;
-        if kept.is_empty() {
-            return finish(header, state, Some(body));
-        }
         let mut assembly = Assembly::default();
         let mut current = self.stopped_in;
         assembly.add(state, Some(body), None)?;
-        for piece in kept {
+        for piece in self.kept {
             let places = assembly.add(piece.state, Some(body), Some((current, piece.continued)))?;
             if let End::Stopped(Some(index)) = piece.end {
                 current = *places.get(index)?;
